@@ -1,0 +1,190 @@
+"""Code generation: a schedule tree becomes C loops through ``isl.AstBuild``; statements are
+emitted as calls of function-like macros whose parameters are parenthesised in the body."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import islpy as isl
+
+from tiler.model import Scop
+
+# Marks placed in the schedule tree by the pipeline; the printer turns them into pragmas.
+PARALLEL_MARK = "tiler_parallel"
+VECTOR_MARK = "tiler_simd"
+
+HELPER_DEFINITIONS = {
+    "floord": "#define {name}(n, d) (((n) < 0) ? -((-(n) + (d) - 1) / (d)) : (n) / (d))",
+    "min": "#define {name}(x, y) ((x) < (y) ? (x) : (y))",
+    "max": "#define {name}(x, y) ((x) > (y) ? (x) : (y))",
+}
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def identifiers(text: str) -> set[str]:
+    """Return every identifier-like word of a C text (used to avoid name collisions)."""
+    return set(_IDENTIFIER.findall(text))
+
+
+def fresh_prefix(candidates: list[str], taken: set[str]) -> str:
+    """Return the first prefix ``p`` such that no ``p<digits>`` is among ``taken``."""
+    for prefix in candidates:
+        if not any(re.fullmatch(re.escape(prefix) + r"\d+", name) for name in taken):
+            return prefix
+    raise AssertionError("no free prefix")  # the last candidate is made unique by the caller
+
+
+@dataclass
+class _Printer:
+    """Prints an isl AST as C; records which helper macros the text uses."""
+
+    names: dict[str, str]                 # isl id name -> C text
+    helpers: dict[str, str]               # helper ("floord", "min", "max") -> macro name
+    iterator_type: str
+    indent_unit: str = "  "
+    used_helpers: set[str] = field(default_factory=set)
+
+    # ---- expressions ------------------------------------------------------------------
+    _BINARY = {
+        isl.ast_expr_op_type.and_: ("&&", 5), isl.ast_expr_op_type.and_then: ("&&", 5),
+        isl.ast_expr_op_type.or_: ("||", 4), isl.ast_expr_op_type.or_else: ("||", 4),
+        isl.ast_expr_op_type.eq: ("==", 9), isl.ast_expr_op_type.le: ("<=", 10),
+        isl.ast_expr_op_type.lt: ("<", 10), isl.ast_expr_op_type.ge: (">=", 10),
+        isl.ast_expr_op_type.gt: (">", 10), isl.ast_expr_op_type.add: ("+", 12),
+        isl.ast_expr_op_type.sub: ("-", 12), isl.ast_expr_op_type.mul: ("*", 13),
+        isl.ast_expr_op_type.div: ("/", 13), isl.ast_expr_op_type.pdiv_q: ("/", 13),
+        isl.ast_expr_op_type.pdiv_r: ("%", 13), isl.ast_expr_op_type.zdiv_r: ("%", 13),
+    }
+
+    def expr(self, node: isl.AstExpr) -> tuple[str, int]:
+        """Return C text for ``node`` and its precedence (higher binds tighter)."""
+        kind = node.get_type()
+        if kind == isl.ast_expr_type.int:
+            value = node.get_val().to_python()
+            return str(value), (16 if value >= 0 else 14)
+        if kind == isl.ast_expr_type.id:
+            name = node.get_id().get_name()
+            return self.names.get(name, name), 16
+        op = node.get_op_type()
+        args = [node.get_op_arg(k) for k in range(node.get_op_n_arg())]
+        if op in self._BINARY:
+            symbol, prec = self._BINARY[op]
+            left = self.wrap(args[0], prec)
+            right = self.wrap(args[1], prec + 1)
+            return f"{left} {symbol} {right}", prec
+        if op == isl.ast_expr_op_type.minus:
+            return f"-{self.wrap(args[0], 15)}", 14
+        if op in (isl.ast_expr_op_type.min, isl.ast_expr_op_type.max):
+            helper = "min" if op == isl.ast_expr_op_type.min else "max"
+            self.used_helpers.add(helper)
+            text = self.expr(args[0])[0]
+            for arg in args[1:]:
+                text = f"{self.helpers[helper]}({text}, {self.expr(arg)[0]})"
+            return text, 16
+        if op == isl.ast_expr_op_type.fdiv_q:
+            self.used_helpers.add("floord")
+            return f"{self.helpers['floord']}({self.expr(args[0])[0]}, {self.expr(args[1])[0]})", 16
+        if op in (isl.ast_expr_op_type.cond, isl.ast_expr_op_type.select):
+            return (f"{self.wrap(args[0], 4)} ? {self.wrap(args[1], 3)} : "
+                    f"{self.wrap(args[2], 3)}"), 3
+        if op == isl.ast_expr_op_type.call:
+            function = self.expr(args[0])[0]
+            return f"{function}({', '.join(self.expr(a)[0] for a in args[1:])})", 16
+        raise NotImplementedError(f"isl AST operation {op}")
+
+    def wrap(self, node: isl.AstExpr, needed: int) -> str:
+        text, prec = self.expr(node)
+        return text if prec >= needed else f"({text})"
+
+    # ---- statements -------------------------------------------------------------------
+    def node(self, node: isl.AstNode, depth: int, pragma: str | None = None) -> list[str]:
+        pad = self.indent_unit * depth
+        kind = node.get_type()
+        if kind == isl.ast_node_type.block:
+            children = node.block_get_children()
+            return [line for k in range(children.n_ast_node())
+                    for line in self.node(children.get_at(k), depth)]
+        if kind == isl.ast_node_type.mark:
+            name = node.mark_get_id().get_name()
+            pragma = {PARALLEL_MARK: "#pragma omp parallel for",
+                      VECTOR_MARK: "#pragma GCC ivdep"}.get(name)
+            return self.node(node.mark_get_node(), depth, pragma)
+        if kind == isl.ast_node_type.user:
+            return [f"{pad}{self.expr(node.user_get_expr())[0]};"]
+        if kind == isl.ast_node_type.if_:
+            lines = [f"{pad}if ({self.expr(node.if_get_cond())[0]}) {{"]
+            lines += self.node(node.if_get_then_node(), depth + 1)
+            if node.if_has_else_node():
+                lines.append(f"{pad}}} else {{")
+                lines += self.node(node.if_get_else_node(), depth + 1)
+            return lines + [f"{pad}}}"]
+        if kind == isl.ast_node_type.for_:
+            iterator = self.expr(node.for_get_iterator())[0]
+            init = self.expr(node.for_get_init())[0]
+            body = node.for_get_body()
+            if node.for_is_degenerate():
+                return ([f"{pad}{{", f"{pad}{self.indent_unit}{self.iterator_type} "
+                         f"{iterator} = {init};"]
+                        + self.node(body, depth + 1) + [f"{pad}}}"])
+            condition = self.expr(node.for_get_cond())[0]
+            increment = self.expr(node.for_get_inc())[0]
+            step = f"{iterator}++" if increment == "1" else f"{iterator} += {increment}"
+            lines = [f"{pad}{pragma}"] if pragma else []
+            lines.append(f"{pad}for ({self.iterator_type} {iterator} = {init}; {condition}; "
+                         f"{step}) {{")
+            return lines + self.node(body, depth + 1) + [f"{pad}}}"]
+        raise NotImplementedError(f"isl AST node {kind}")
+
+
+@dataclass(frozen=True)
+class GeneratedCode:
+    """C text for a region: definitions (helper and statement macros), loops, and undefs."""
+
+    text: str
+    helpers_used: frozenset[str]
+
+
+def generate(scop: Scop, schedule: isl.Schedule, taken_names: set[str],
+             indent: str = "") -> GeneratedCode:
+    """Return the C code of ``schedule`` for ``scop``, avoiding every name in ``taken_names``
+    (the identifiers of the whole file) for iterators and macros."""
+    ctx = schedule.get_ctx()
+    taken = set(taken_names)
+    loop_prefix = fresh_prefix(["c", "t", "tile_c", "tiler_c"], taken)
+    statement_prefix = fresh_prefix(["S", "tiler_S"], taken)
+    helpers = {helper: (helper if helper not in taken else f"tiler_{helper}")
+               for helper in HELPER_DEFINITIONS}
+
+    depth = _schedule_depth(schedule)
+    build = isl.AstBuild.from_context(isl.Set.universe(scop.domain.get_space().params()))
+    iterator_ids = isl.IdList.alloc(ctx, depth)
+    for k in range(depth):
+        iterator_ids = iterator_ids.add(isl.Id(f"{loop_prefix}{k}", context=ctx))
+    build = build.set_iterators(iterator_ids)
+    tree = build.node_from_schedule(schedule)
+
+    names = {inner: c for c, inner in scop.isl_names.items()}
+    names.update({s.name: statement_prefix + s.name[1:] for s in scop.statements})
+    printer = _Printer(names, helpers, scop.iterator_type)
+    body = printer.node(tree, 0)
+
+    lines: list[str] = []
+    for helper in sorted(printer.used_helpers):
+        name = helpers[helper]
+        lines += [f"#ifndef {name}", HELPER_DEFINITIONS[helper].format(name=name), "#endif"]
+    for statement in scop.statements:
+        macro = names[statement.name]
+        lines.append(f"#define {macro}({', '.join(statement.iterators)}) {statement.body}")
+    lines += [indent + line for line in body]
+    lines += [f"#undef {names[s.name]}" for s in scop.statements]
+    return GeneratedCode("\n".join(lines) + "\n", frozenset(printer.used_helpers))
+
+
+def _schedule_depth(schedule: isl.Schedule) -> int:
+    """Return the largest number of schedule dimensions on any path (loops to name)."""
+    def visit(node: isl.ScheduleNode) -> int:
+        own = node.band_n_member() if node.get_type() == isl.schedule_node_type.band else 0
+        return own + max((visit(node.child(k)) for k in range(node.n_children())), default=0)
+    return visit(schedule.get_root()) + 1

@@ -1,0 +1,389 @@
+"""Frontend: find the ``#pragma scop`` regions of a C file and build their polyhedral model."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import islpy as isl
+
+from tiler.affine import AffineScope, affine, affine_condition
+from tiler.errors import TilerError
+from tiler.model import Access, Leaf, Loop, LoopTree, Scop, Statement
+from tiler.syntax import (ArrayRef, Assign, Binary, Block, Call, Cast, ExprStmt, For, If,
+                          Increment, Name, Number, Select, Span, Stmt, Unary, Unsupported,
+                          UnsupportedStmt, parse_region, tokens)
+
+_PRAGMA = re.compile(r"^[ \t]*#[ \t]*pragma[ \t]+(scop|endscop)\b[^\n]*$", re.MULTILINE)
+
+# Names isl's parser reserves; C names that collide are renamed inside isl objects.
+_ISL_KEYWORDS = {"and", "or", "not", "exists", "mod", "floor", "ceil", "min", "max", "true",
+                 "false", "infty", "NaN", "implies", "xor", "domain", "range", "rat", "cond"}
+_WIDER_TYPES = ["int", "long", "long long"]
+
+
+@dataclass(frozen=True)
+class RegionText:
+    """The place of one region in the file: ``start``..``end`` is the text between the pragma
+    lines (each line of it complete), ``first_line`` the line number where it starts."""
+
+    start: int
+    end: int
+    first_line: int
+    indent: str
+
+
+def find_regions(text: str) -> list[RegionText]:
+    """Return the scop regions of ``text`` in order; unmatched pragmas are errors."""
+    regions: list[RegionText] = []
+    open_match = None
+    for match in _PRAGMA.finditer(text):
+        line = text.count("\n", 0, match.start()) + 1
+        if match.group(1) == "scop":
+            if open_match is not None:
+                raise TilerError("'#pragma scop' inside another scop region", line, 1)
+            open_match = match
+            continue
+        if open_match is None:
+            raise TilerError("'#pragma endscop' without a matching '#pragma scop'", line, 1)
+        start = open_match.end() + 1 if open_match.end() < len(text) else open_match.end()
+        first_line = text.count("\n", 0, start) + 1
+        indent = re.match(r"[ \t]*", text[open_match.start():]).group(0)
+        regions.append(RegionText(min(start, match.start()), match.start(), first_line, indent))
+        open_match = None
+    if open_match is not None:
+        line = text.count("\n", 0, open_match.start()) + 1
+        raise TilerError("'#pragma scop' without a matching '#pragma endscop'", line, 1)
+    return regions
+
+
+def build_scop(text: str, first_line: int = 1) -> Scop | None:
+    """Return the polyhedral model of a region's text, or None if it has no statement."""
+    region = parse_region(text, first_line)
+    return _ScopBuilder(region.text).build(region.body)
+
+
+def _isl_safe(name: str) -> bool:
+    return name.isascii() and name not in _ISL_KEYWORDS and not name.startswith("_tiler")
+
+
+class _ScopBuilder:
+    """Walks the syntax tree twice: once to learn which names are written, once to build."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.assigned: set[str] = set()
+        self.iterator_names: set[str] = set()
+        self.parameters: list[str] = []
+        self.isl_names: dict[str, str] = {}
+        self.ranks: dict[str, tuple[int, Span]] = {}
+        self.statements: list[Statement] = []
+        self.types: set[str] = set()
+
+    # ---- pass 1: names ------------------------------------------------------------------
+    def _collect(self, stmt: Stmt) -> None:
+        if isinstance(stmt, UnsupportedStmt):
+            raise TilerError(f"{stmt.what} is not allowed in a scop region",
+                             stmt.span.line, stmt.span.column)
+        if isinstance(stmt, Block):
+            for child in stmt.statements:
+                self._collect(child)
+        elif isinstance(stmt, For):
+            self.iterator_names.add(stmt.iterator)
+            if stmt.declared_type:
+                self.types.add(stmt.declared_type)
+            self._collect(stmt.body)
+        elif isinstance(stmt, If):
+            self._collect(stmt.then)
+            if stmt.otherwise is not None:
+                self._collect(stmt.otherwise)
+        elif isinstance(stmt, ExprStmt):
+            for node in _expressions(stmt.expr):
+                if isinstance(node, Unsupported):
+                    raise TilerError(f"{node.what} is not allowed in a scop region",
+                                     node.span.line, node.span.column)
+                if isinstance(node, (Assign, Increment)) and isinstance(node.target, Name):
+                    self.assigned.add(node.target.name)
+                elif isinstance(node, (Assign, Increment)) and not isinstance(node.target,
+                                                                              ArrayRef):
+                    raise TilerError("assignment to something that is not a variable or an "
+                                     "array element", node.span.line, node.span.column)
+
+    def _collect_parameters(self, stmt: Stmt, enclosing: tuple[str, ...]) -> None:
+        def note(expr) -> None:
+            for node in _expressions(expr, into_subscripts=True):
+                if (isinstance(node, Name) and node.name not in enclosing
+                        and node.name not in self.assigned
+                        and node.name not in self.iterator_names
+                        and node.name not in self.parameters):
+                    self.parameters.append(node.name)
+
+        if isinstance(stmt, Block):
+            for child in stmt.statements:
+                self._collect_parameters(child, enclosing)
+        elif isinstance(stmt, For):
+            note(stmt.init)
+            inner = enclosing + (stmt.iterator,)
+            note(stmt.condition)
+            self._collect_parameters(stmt.body, inner)
+        elif isinstance(stmt, If):
+            note(stmt.condition)
+            self._collect_parameters(stmt.then, enclosing)
+            if stmt.otherwise is not None:
+                self._collect_parameters(stmt.otherwise, enclosing)
+        elif isinstance(stmt, ExprStmt):
+            for node in _expressions(stmt.expr):
+                if isinstance(node, ArrayRef):
+                    for index in node.indices:
+                        note(index)
+
+    # ---- pass 2: model ------------------------------------------------------------------
+    def build(self, body: Block) -> Scop | None:
+        self._collect(body)
+        self._collect_parameters(body, ())
+        for name in self.parameters:
+            self._isl_name(name)
+        tree = self._walk(body, [])
+        if not self.statements:
+            return None
+        widest = max((_WIDER_TYPES.index(t) for t in self.types if t in _WIDER_TYPES),
+                     default=0)
+        iterator_type = "long" if any("unsigned" in t or "size_t" in t for t in self.types) \
+            else _WIDER_TYPES[widest]
+        return Scop(tuple(self.parameters), tuple(self.statements), tuple(tree),
+                    dict(self.isl_names), iterator_type)
+
+    def _isl_name(self, name: str) -> str:
+        if name not in self.isl_names:
+            self.isl_names[name] = name if _isl_safe(name) else f"_tiler{len(self.isl_names)}"
+        return self.isl_names[name]
+
+    def _space(self, iterators: tuple[str, ...], tuple_name: str) -> isl.Space:
+        params = ", ".join(self.isl_names[p] for p in self.parameters)
+        dims = ", ".join(f"_tiler_i{k}" if not _isl_safe(it) else it
+                         for k, it in enumerate(iterators))
+        return isl.Set(f"[{params}] -> {{ {tuple_name}[{dims}] }}").get_space()
+
+    def _scope(self, iterators: tuple[str, ...], name: str = "S") -> AffineScope:
+        return AffineScope(self._space(iterators, name), iterators, tuple(self.parameters),
+                           frozenset(self.assigned), self.text)
+
+    def _walk(self, stmt: Stmt, path: list) -> list[LoopTree]:
+        """Return the loop trees of ``stmt``; ``path`` holds the enclosing loops and conditions
+        as (kind, node, polarity) triples."""
+        if isinstance(stmt, Block):
+            return [tree for child in stmt.statements for tree in self._walk(child, path)]
+        if isinstance(stmt, For):
+            iterators = _iterators(path)
+            if stmt.iterator in iterators:
+                raise TilerError(f"loop iterator '{stmt.iterator}' reused by an inner loop",
+                                 stmt.iterator_span.line, stmt.iterator_span.column)
+            sign = self._check_loop(stmt, iterators)
+            children = self._walk(stmt.body, path + [("loop", stmt, sign)])
+            return [Loop(stmt.iterator, sign, tuple(children))] if children else []
+        if isinstance(stmt, If):
+            trees = self._walk(stmt.then, path + [("if", stmt, True)])
+            if stmt.otherwise is not None:
+                trees += self._walk(stmt.otherwise, path + [("if", stmt, False)])
+            return trees
+        if isinstance(stmt, ExprStmt):
+            self.statements.append(self._statement(stmt, path))
+            return [Leaf(len(self.statements) - 1)]
+        raise TilerError("unsupported statement", 1, 1)
+
+    def _loop_set(self, loop: For, sign: int, scope: AffineScope) -> isl.Set:
+        """Return the values of the loop iterator (last dim of the scope) the loop runs over."""
+        iterator = isl.PwAff.var_on_domain(isl.LocalSpace.from_space(scope.space),
+                                           isl.dim_type.set, len(scope.iterators) - 1)
+        outer = AffineScope(scope.space, scope.iterators[:-1] + ("\0",), scope.parameters,
+                            scope.assigned, scope.text)
+        start = affine(loop.init, outer, "loop bound")
+        condition = affine_condition(loop.condition, scope, "loop condition")
+        step = self._step(loop) * sign
+        past_start = iterator.ge_set(start) if sign > 0 else iterator.le_set(start)
+        stride = abs(step)
+        if stride > 1:
+            offset = iterator.sub(start) if sign > 0 else start.sub(iterator)
+            zero = offset.sub(offset)
+            past_start = past_start.intersect(offset.mod_val(isl.Val(stride)).eq_set(zero))
+        return past_start.intersect(condition)
+
+    def _check_loop(self, loop: For, enclosing: tuple[str, ...]) -> int:
+        """Return the loop's direction (+1/-1) after checking that it runs over an interval."""
+        if loop.iterator in self.assigned:
+            raise TilerError(f"loop iterator '{loop.iterator}' is assigned inside the region",
+                             loop.iterator_span.line, loop.iterator_span.column)
+        step = self._step(loop)
+        sign = 1 if step > 0 else -1
+        scope = self._scope(enclosing + (loop.iterator,))
+        values = self._loop_set(loop, sign, scope)
+        # C stops at the first value where the condition fails: the domain is the set of
+        # values from the start while the condition holds, which equals "start..condition"
+        # only if the condition, once false, stays false. Check that it is a bound.
+        space = scope.space
+        n = space.dim(isl.dim_type.set)
+        shift = isl.MultiAff.identity(space.map_from_set())
+        step_aff = isl.Aff.var_on_domain(isl.LocalSpace.from_space(space), isl.dim_type.set,
+                                         n - 1).add_constant_val(isl.Val(step))
+        shift = shift.set_aff(n - 1, step_aff)
+        next_inside = values.preimage_multi_aff(shift)   # v such that v + step is in values
+        if not next_inside.intersect(self._start_set(loop, sign, scope)).is_subset(values):
+            raise TilerError(
+                f"loop condition '{scope.quote(loop.condition.span)}' is not a bound on "
+                f"'{loop.iterator}' (the loop would not run over an interval)",
+                loop.condition.span.line, loop.condition.span.column)
+        return sign
+
+    def _start_set(self, loop: For, sign: int, scope: AffineScope) -> isl.Set:
+        iterator = isl.PwAff.var_on_domain(isl.LocalSpace.from_space(scope.space),
+                                           isl.dim_type.set, len(scope.iterators) - 1)
+        outer = AffineScope(scope.space, scope.iterators[:-1] + ("\0",), scope.parameters,
+                            scope.assigned, scope.text)
+        start = affine(loop.init, outer, "loop bound")
+        return iterator.ge_set(start) if sign > 0 else iterator.le_set(start)
+
+    @staticmethod
+    def _step(loop: For) -> int:
+        step = loop.step
+        bad = TilerError(f"unsupported loop increment for '{loop.iterator}' (use ++, --, += c "
+                         "or -= c with a constant c)", step.span.line, step.span.column)
+        if isinstance(step, Increment) and isinstance(step.target, Name) \
+                and step.target.name == loop.iterator:
+            return 1 if step.op == "++" else -1
+        if isinstance(step, Assign) and isinstance(step.target, Name) \
+                and step.target.name == loop.iterator:
+            amount = step.value
+            if step.op == "=" and isinstance(amount, Binary) and amount.op in "+-" \
+                    and isinstance(amount.left, Name) and amount.left.name == loop.iterator:
+                op, amount = amount.op + "=", amount.right
+            else:
+                op = step.op
+            if op in ("+=", "-=") and isinstance(amount, Number) and amount.text.isdigit() \
+                    and int(amount.text) > 0:
+                return int(amount.text) if op == "+=" else -int(amount.text)
+        raise bad
+
+    def _statement(self, stmt: ExprStmt, path: list) -> Statement:
+        name = f"S{len(self.statements)}"
+        iterators = _iterators(path)
+        scope = self._scope(iterators, name)
+        domain = isl.Set.universe(scope.space)
+        depth = 0
+        for kind, node, polarity in path:
+            if kind == "loop":
+                depth += 1
+                prefix = self._scope(iterators[:depth], name)
+                values = self._loop_set(node, polarity, prefix)
+            else:
+                prefix = self._scope(iterators[:depth], name)
+                values = affine_condition(node.condition, prefix, "condition")
+                if not polarity:
+                    values = values.complement()
+            extra = len(iterators) - depth
+            domain = domain.intersect(values.add_dims(isl.dim_type.set, extra)
+                                      .set_tuple_name(name))
+        domain = domain.coalesce()
+        accesses = tuple(self._accesses(stmt, scope, domain))
+        return Statement(name, iterators, domain, accesses, self._body_text(stmt, iterators),
+                         stmt.span.line, stmt.span.column)
+
+    def _accesses(self, stmt: ExprStmt, scope: AffineScope, domain: isl.Set):
+        for node, is_write in _references(stmt.expr):
+            if isinstance(node, Name):
+                if node.name in self.iterator_names and node.name not in scope.iterators:
+                    raise TilerError(f"'{node.name}' is read outside the loop it counts",
+                                     node.span.line, node.span.column)
+                if node.name not in self.assigned or node.name in scope.iterators:
+                    continue       # read-only scalars and parameters carry no dependence
+                rank, indices = 0, ()
+            else:
+                rank, indices = len(node.indices), node.indices
+            span = node.name_span if isinstance(node, ArrayRef) else node.span
+            known = self.ranks.setdefault(node.name, (rank, span))
+            if known[0] != rank:
+                raise TilerError(f"'{node.name}' is used with {rank} subscripts here and with "
+                                 f"{known[0]} at line {known[1].line}", span.line, span.column)
+            relation = isl.Map.from_domain_and_range(
+                domain, isl.Set(f"{{ {self._isl_name(node.name)}[] }}").align_params(
+                    domain.get_space()))
+            if indices:
+                relation = None
+                for index in indices:
+                    value = isl.Map.from_pw_aff(affine(index, scope, "subscript"))
+                    relation = value if relation is None else relation.flat_range_product(value)
+                relation = relation.set_tuple_name(isl.dim_type.out, self._isl_name(node.name))
+                relation = relation.intersect_domain(domain)
+            yield Access(node.name, relation, is_write, rank)
+
+    def _body_text(self, stmt: ExprStmt, iterators: tuple[str, ...]) -> str:
+        """Return the statement as one line of C, iterators written ``(i)``, without ';'."""
+        span = stmt.span
+        source = self.text[span.start:span.end]
+        parts: list[str] = []
+        previous_end = 0
+        for token in tokens(source):
+            gap = source[previous_end:token.start_pos]
+            if parts:
+                parts.append(gap if gap.strip() == "" and "\n" not in gap else " ")
+            piece = source[token.start_pos:token.end_pos]
+            parts.append(f"({piece})" if token.type == "IDENT" and piece in iterators
+                         else piece)
+            previous_end = token.end_pos
+        text = "".join(parts).rstrip()
+        return text[:-1].rstrip() if text.endswith(";") else text
+
+
+def _iterators(path: list) -> tuple[str, ...]:
+    return tuple(node.iterator for kind, node, _ in path if kind == "loop")
+
+
+def _children(node):
+    if isinstance(node, ArrayRef):
+        return node.indices
+    if isinstance(node, Call):
+        return node.args
+    if isinstance(node, Binary):
+        return (node.left, node.right)
+    if isinstance(node, (Unary, Cast)):
+        return (node.operand,)
+    if isinstance(node, Select):
+        return (node.condition, node.if_true, node.if_false)
+    if isinstance(node, Assign):
+        return (node.target, node.value)
+    if isinstance(node, Increment):
+        return (node.target,)
+    return ()
+
+
+def _expressions(expr, into_subscripts: bool = True):
+    """Yield ``expr`` and every sub-expression, parents first."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, ArrayRef) and not into_subscripts:
+            continue
+        stack.extend(reversed(_children(node)))
+
+
+def _references(expr):
+    """Yield (ArrayRef or Name, is_write) for every memory reference of an expression."""
+    stack = [(expr, False)]
+    while stack:
+        node, _ = stack.pop()
+        if isinstance(node, (Assign, Increment)):
+            target = node.target
+            yield target, True
+            if isinstance(node, Increment) or node.op != "=":
+                yield target, False
+            if isinstance(target, ArrayRef):
+                stack.extend((index, False) for index in target.indices)
+            if isinstance(node, Assign):
+                stack.append((node.value, False))
+            continue
+        if isinstance(node, (ArrayRef, Name)):
+            yield node, False
+        if isinstance(node, Call):
+            stack.extend((arg, False) for arg in node.args)
+            continue
+        stack.extend((child, False) for child in _children(node))

@@ -1,0 +1,90 @@
+"""The polyhedral model of one scop region: statements with isl domains and accesses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+import islpy as isl
+
+
+@dataclass(frozen=True)
+class Access:
+    """One array (or scalar) reference of a statement."""
+
+    array: str                 # the name in the C source
+    relation: isl.Map          # statement instance -> array element
+    is_write: bool
+    rank: int                  # number of subscripts (0 for a scalar)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One expression statement of the region."""
+
+    name: str                          # S0, S1, ... (also the isl tuple name)
+    iterators: tuple[str, ...]         # enclosing loop iterators, outermost first (C names)
+    domain: isl.Set                    # [params] -> { S[i, j] : ... }
+    accesses: tuple[Access, ...]
+    body: str                          # C text, iterators written as ``(i)``, no trailing ';'
+    line: int
+    column: int
+
+    @property
+    def reads(self) -> tuple[Access, ...]:
+        return tuple(a for a in self.accesses if not a.is_write)
+
+    @property
+    def writes(self) -> tuple[Access, ...]:
+        return tuple(a for a in self.accesses if a.is_write)
+
+
+@dataclass(frozen=True)
+class Loop:
+    """A loop of the original program: ``sign`` is +1 counting up, -1 counting down."""
+
+    iterator: str
+    sign: int
+    children: tuple["LoopTree", ...]
+
+
+@dataclass(frozen=True)
+class Leaf:
+    statement: int       # index into Scop.statements
+
+
+LoopTree = Union[Loop, Leaf]
+
+
+@dataclass(frozen=True)
+class Scop:
+    """A region in the polyhedral model; ``tree`` gives the original execution order."""
+
+    parameters: tuple[str, ...]        # C names, in order of first use
+    statements: tuple[Statement, ...]
+    tree: tuple[LoopTree, ...]         # the top-level sequence
+    isl_names: dict                    # C name -> name used inside isl objects
+    iterator_type: str                 # C type for generated iterators
+
+    @property
+    def domain(self) -> isl.UnionSet:
+        result = isl.UnionSet.empty(self.statements[0].domain.get_space().params())
+        for statement in self.statements:
+            result = result.union(isl.UnionSet.from_set(statement.domain))
+        return result
+
+    def access_union(self, writes: bool) -> isl.UnionMap:
+        """Return every read (or write) access of the region as one union map."""
+        result = isl.UnionMap.empty(self.statements[0].domain.get_space().params())
+        for statement in self.statements:
+            for access in statement.accesses:
+                if access.is_write == writes:
+                    result = result.union(isl.UnionMap.from_map(access.relation))
+        return result
+
+    def c_name(self, isl_name: str) -> str:
+        """Return the C spelling of a name used inside isl objects."""
+        for c_name, inner in self.isl_names.items():
+            if inner == isl_name:
+                return c_name
+        return isl_name

@@ -1,0 +1,169 @@
+"""The pass as a whole: text in, tiled text and a report per region out."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import islpy as isl
+
+from tiler.codegen import generate, identifiers
+from tiler.dependences import compute_dependences
+from tiler.errors import TilerError
+from tiler.frontend import build_scop, find_regions
+from tiler.model import Scop
+from tiler.schedule import (TiledBand, is_legal, isl_schedule, original_schedule,
+                            original_schedule_map, tile_schedule, tileability)
+
+# PLUTO's and Polly's default tile size, used when no size is given and no model is asked for.
+DEFAULT_TILE_SIZE = 32
+
+
+@dataclass(frozen=True)
+class TileOptions:
+    """How to tile. ``tile_sizes`` apply to every band from its outermost member; members
+    beyond the list get ``default_size``. ``tile=False`` regenerates code without tiling."""
+
+    tile_sizes: tuple[int, ...] | None = None
+    default_size: int = DEFAULT_TILE_SIZE
+    tile: bool = True
+    parallel: bool = False
+
+
+@dataclass(frozen=True)
+class RegionReport:
+    """What happened to one region."""
+
+    line: int                      # line of its '#pragma scop'
+    statements: int
+    tiled: bool
+    schedule: str                  # "original" or "isl" (which order the code follows)
+    bands: tuple[TiledBand, ...]
+    note: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TileResult:
+    """The new text of the file and a report per region."""
+
+    text: str
+    regions: tuple[RegionReport, ...] = field(default_factory=tuple)
+
+
+def _sizes_for(options: TileOptions) -> Callable[[isl.ScheduleNode], Sequence[int]]:
+    given = list(options.tile_sizes or ())
+
+    def choose(band: isl.ScheduleNode) -> list[int]:
+        members = band.band_n_member()
+        return (given + [options.default_size] * members)[:members]
+    return choose
+
+
+def _choose_schedule(scop: Scop, deps: isl.UnionMap) -> tuple[isl.Schedule, str]:
+    """Return the schedule to tile: isl's when it exposes more tileable loops than the
+    original order, the original order otherwise (it keeps the programmer's loop order)."""
+    original = original_schedule(scop, deps)
+    scheduled = isl_schedule(scop, deps)
+    if scheduled is not None and tileability(scheduled) > tileability(original):
+        return scheduled, "isl"
+    return original, "original"
+
+
+def tile_region(text: str, first_line: int, taken_names: set[str], options: TileOptions,
+                indent: str = "") -> tuple[str | None, RegionReport]:
+    """Return the new text of one region (None: keep it as it is) and its report."""
+    started = time.perf_counter()
+    scop = build_scop(text, first_line)
+    pragma_line = first_line - 1
+
+    def unchanged(note: str, statements: int = 0) -> tuple[None, RegionReport]:
+        return None, RegionReport(pragma_line, statements, False, "original", (), note,
+                                  time.perf_counter() - started)
+
+    if scop is None:
+        return unchanged("region has no statement; left unchanged")
+    try:
+        deps = compute_dependences(scop, original_schedule_map(scop)).all
+        schedule, source = _choose_schedule(scop, deps)
+        bands: list[TiledBand] = []
+        if options.tile:
+            schedule, bands = tile_schedule(schedule, _sizes_for(options))
+            if not bands:
+                return unchanged("no tileable band (no two nested loops can be tiled "
+                                 "together legally); left unchanged", len(scop.statements))
+        if not is_legal(schedule, deps):
+            return unchanged("the tiled schedule would break a dependence; left unchanged",
+                             len(scop.statements))
+        code = generate(scop, schedule, taken_names, indent)
+    except isl.Error as error:
+        return unchanged(f"isl could not handle this region ({error}); left unchanged",
+                         len(scop.statements))
+    sizes = "; ".join("x".join(map(str, band.sizes)) for band in bands)
+    note = f"tiled {len(bands)} band(s) [{sizes}] following the {source} order" if bands \
+        else f"regenerated without tiling following the {source} order"
+    return code.text, RegionReport(pragma_line, len(scop.statements), bool(bands), source,
+                                   tuple(bands), note, time.perf_counter() - started)
+
+
+def tile_source(text: str, filename: str | None = None,
+                options: TileOptions = TileOptions()) -> TileResult:
+    """Return ``text`` with every ``#pragma scop`` region tiled; everything else is kept
+    byte for byte. Raises ``TilerError`` (located in ``filename``) for bad input."""
+    try:
+        regions = find_regions(text)
+        taken = identifiers(text)
+        pieces: list[str] = []
+        reports: list[RegionReport] = []
+        position = 0
+        for region in regions:
+            new_text, report = tile_region(text[region.start:region.end], region.first_line,
+                                           taken, options, region.indent)
+            reports.append(report)
+            if new_text is not None:
+                pieces += [text[position:region.start], new_text]
+                position = region.end
+        pieces.append(text[position:])
+        return TileResult("".join(pieces), tuple(reports))
+    except TilerError as error:
+        raise error.with_filename(filename) if filename else error
+
+
+def read_source(path: str | Path) -> str:
+    """Return the text of a C file (bytes that are not UTF-8 are kept as they are)."""
+    try:
+        return Path(path).read_bytes().decode("utf-8", errors="surrogateescape")
+    except OSError as error:
+        raise TilerError(f"cannot read '{path}': {error.strerror}", filename=str(path)) from None
+
+
+def write_atomically(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: a reader never sees
+    half a file, and a failure leaves no file behind."""
+    target = Path(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(text.encode("utf-8", errors="surrogateescape"))
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def default_output_path(path: str | Path) -> Path:
+    """Return ``kernel.tiled.c`` for ``kernel.c``."""
+    source = Path(path)
+    return source.with_name(f"{source.stem}.tiled{source.suffix or '.c'}")
+
+
+def tile_file(path: str | Path, output: str | Path | None = None,
+              options: TileOptions = TileOptions()) -> TileResult:
+    """Tile the file at ``path`` and write the result to ``output`` (default: beside it)."""
+    result = tile_source(read_source(path), str(path), options)
+    write_atomically(output or default_output_path(path), result.text)
+    return result

@@ -1,0 +1,223 @@
+"""Schedules: the original order as a schedule tree with permutable bands, isl's scheduler,
+rectangular tiling of permutable bands, and the legality check of a final schedule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import islpy as isl
+
+from tiler.model import Leaf, Loop, LoopTree, Scop
+
+# isl's scheduler is exponential in the worst case; past this many isl operations it gives up
+# and the original order is used instead (a few hundred milliseconds on the examples).
+SCHEDULER_MAX_OPERATIONS = 3_000_000
+
+
+def _statement_ids(tree: LoopTree) -> list[int]:
+    if isinstance(tree, Leaf):
+        return [tree.statement]
+    return [s for child in tree.children for s in _statement_ids(child)]
+
+
+def original_schedule_map(scop: Scop) -> isl.UnionMap:
+    """Return the original execution order as a 2d+1 schedule map (statement -> time)."""
+    depth = max(len(s.iterators) for s in scop.statements)
+    result = isl.UnionMap.empty(scop.statements[0].domain.get_space().params())
+
+    def visit(trees: Sequence[LoopTree], prefix: list[str], level: int) -> None:
+        for position, tree in enumerate(trees):
+            if isinstance(tree, Leaf):
+                statement = scop.statements[tree.statement]
+                time = prefix + [str(position)]
+                time += ["0"] * (2 * depth + 1 - len(time))
+                dims = ", ".join(f"d{k}" for k in range(level))
+                relation = isl.UnionMap(f"{{ {statement.name}[{dims}] -> [{', '.join(time)}] }}")
+                nonlocal result
+                result = result.union(relation.intersect_domain(
+                    isl.UnionSet.from_set(statement.domain)))
+            else:
+                value = f"d{level}" if tree.sign > 0 else f"-d{level}"
+                visit(tree.children, prefix + [str(position), value], level + 1)
+
+    visit(scop.tree, [], 0)
+    return result
+
+
+def _loop_schedule(scop: Scop, tree: Loop, level: int) -> isl.UnionMap:
+    """Return the value of one loop's iterator (negated when it counts down) per instance."""
+    result = isl.UnionMap.empty(scop.statements[0].domain.get_space().params())
+    for index in _statement_ids(tree):
+        statement = scop.statements[index]
+        dims = ", ".join(f"d{k}" for k in range(len(statement.iterators)))
+        value = f"d{level}" if tree.sign > 0 else f"-d{level}"
+        result = result.union(isl.UnionMap(f"{{ {statement.name}[{dims}] -> [{value}] }}")
+                              .intersect_domain(isl.UnionSet.from_set(statement.domain)))
+    return result
+
+
+def _distances_nonnegative(deps: isl.UnionMap, member: isl.UnionMap, zero: bool = False) -> bool:
+    """Return whether every dependence goes forward (or stays, with ``zero``) along ``member``."""
+    if deps.is_empty():
+        return True
+    deltas = deps.apply_domain(member).apply_range(member).deltas()
+    bound = "d = 0" if zero else "d >= 0"
+    return deltas.is_subset(isl.UnionSet(f"{{ [d] : {bound} }}").align_params(deltas.get_space()))
+
+
+def _same_value(deps: isl.UnionMap, member: isl.UnionMap) -> isl.UnionMap:
+    return deps.intersect(member.apply_range(member.reverse()))
+
+
+def original_schedule(scop: Scop, deps: isl.UnionMap) -> isl.Schedule:
+    """Return the original order as a schedule tree; perfectly nested loops whose dependences
+    all go forward along each of them are merged into one permutable band."""
+
+    def restrict(live: isl.UnionMap, trees: Sequence[LoopTree]) -> isl.UnionMap:
+        domain = isl.UnionSet.empty(live.get_space())
+        for tree in trees:
+            for index in _statement_ids(tree):
+                domain = domain.union(isl.UnionSet.from_set(scop.statements[index].domain))
+        return live.intersect_domain(domain).intersect_range(domain)
+
+    def sequence(trees: Sequence[LoopTree], live: isl.UnionMap, level: int) -> isl.Schedule:
+        schedules = [node(tree, restrict(live, [tree]), level) for tree in trees]
+        result = schedules[0]
+        for schedule in schedules[1:]:
+            result = result.sequence(schedule)
+        return result
+
+    def node(tree: LoopTree, live: isl.UnionMap, level: int) -> isl.Schedule:
+        if isinstance(tree, Leaf):
+            return isl.Schedule.from_domain(
+                isl.UnionSet.from_set(scop.statements[tree.statement].domain))
+        members, coincident, loops = [], [], [tree]
+        while True:
+            member = _loop_schedule(scop, loops[-1], level + len(members))
+            members.append(member)
+            coincident.append(_distances_nonnegative(live, member, zero=True))
+            inner = loops[-1].children
+            if not (len(inner) == 1 and isinstance(inner[0], Loop)):
+                break
+            candidate = _loop_schedule(scop, inner[0], level + len(members))
+            if not _distances_nonnegative(live, candidate):
+                break
+            loops.append(inner[0])
+        for member in members:
+            live = _same_value(live, member)
+        child = sequence(loops[-1].children, live, level + len(members))
+        partial = isl.MultiUnionPwAff.from_union_map(members[0])
+        for member in members[1:]:
+            partial = partial.flat_range_product(isl.MultiUnionPwAff.from_union_map(member))
+        band = child.insert_partial_schedule(partial).get_root().child(0)
+        band = band.band_set_permutable(1)
+        for position, flag in enumerate(coincident):
+            band = band.band_member_set_coincident(position, int(flag))
+        return band.get_schedule()
+
+    return sequence(scop.tree, deps, 0)
+
+
+def isl_schedule(scop: Scop, deps: isl.UnionMap) -> isl.Schedule | None:
+    """Return the schedule of isl's scheduler (Pluto-style, skewing where needed), or None
+    if it fails or runs out of its operation budget."""
+    ctx = scop.statements[0].domain.get_ctx()
+    constraints = (isl.ScheduleConstraints.on_domain(scop.domain)
+                   .set_validity(deps).set_proximity(deps).set_coincidence(deps))
+    previous = ctx.get_max_operations()
+    ctx.set_max_operations(SCHEDULER_MAX_OPERATIONS)
+    try:
+        return constraints.compute_schedule()
+    except isl.Error:
+        return None
+    finally:
+        ctx.set_max_operations(previous)
+        ctx.reset_operations()
+
+
+def _statement_names(domain: isl.UnionSet) -> tuple[str, ...]:
+    sets = domain.get_set_list()
+    return tuple(sorted(sets.get_at(k).get_tuple_name() for k in range(sets.n_set())))
+
+
+def _children(node: isl.ScheduleNode) -> list[isl.ScheduleNode]:
+    return [node.child(k) for k in range(node.n_children())]
+
+
+def tileable_bands(schedule: isl.Schedule) -> list[isl.ScheduleNode]:
+    """Return the permutable bands of two or more members, outermost first."""
+    found: list[isl.ScheduleNode] = []
+
+    def visit(node: isl.ScheduleNode) -> None:
+        if (node.get_type() == isl.schedule_node_type.band and node.band_get_permutable()
+                and node.band_n_member() >= 2):
+            found.append(node)
+        for child in _children(node):
+            visit(child)
+
+    visit(schedule.get_root())
+    return found
+
+
+def tileability(schedule: isl.Schedule) -> int:
+    """Return how much of the schedule tiling can reach: the sum, over tileable bands, of
+    members times statements."""
+    return sum(band.band_n_member() * band.get_domain().n_set()
+               for band in tileable_bands(schedule))
+
+
+@dataclass(frozen=True)
+class TiledBand:
+    """What was done to one band: its members' sizes and the statements it covers."""
+
+    sizes: tuple[int, ...]
+    statements: tuple[str, ...]
+    coincident: tuple[bool, ...]
+
+
+SizeChooser = Callable[[isl.ScheduleNode], Sequence[int]]
+
+
+def tile_schedule(schedule: isl.Schedule, choose: SizeChooser
+                  ) -> tuple[isl.Schedule, list[TiledBand]]:
+    """Return ``schedule`` with every tileable band split into tile loops and point loops.
+
+    ``choose(band)`` gives the tile size of each member; a band whose sizes are all 1 is
+    left alone.
+    """
+    ctx = schedule.get_ctx()
+    ctx.set_tile_scale_tile_loops(1)
+    ctx.set_tile_shift_point_loops(0)
+    tiled: list[TiledBand] = []
+
+    def visit(node: isl.ScheduleNode) -> isl.ScheduleNode:
+        if (node.get_type() == isl.schedule_node_type.band and node.band_get_permutable()
+                and node.band_n_member() >= 2):
+            sizes = [int(s) for s in choose(node)]
+            names = _statement_names(node.get_domain())
+            coincident = tuple(bool(node.band_member_get_coincident(k))
+                               for k in range(node.band_n_member()))
+            if any(size > 1 for size in sizes):
+                values = isl.MultiVal.zero(node.band_get_space())
+                for position, size in enumerate(sizes):
+                    values = values.set_val(position, isl.Val(size))
+                node = node.band_tile(values)
+                tiled.append(TiledBand(tuple(sizes), names, coincident))
+                node = node.child(0)           # the point band, left untiled below
+                return visit_children(node).parent()
+        return visit_children(node)
+
+    def visit_children(node: isl.ScheduleNode) -> isl.ScheduleNode:
+        for position in range(node.n_children()):
+            node = visit(node.child(position)).parent()
+        return node
+
+    return visit(schedule.get_root()).get_schedule(), tiled
+
+
+def is_legal(schedule: isl.Schedule, deps: isl.UnionMap) -> bool:
+    """Return whether every dependence source runs strictly before its sink."""
+    order = schedule.get_map()
+    before = order.lex_lt_union_map(order)
+    return deps.is_subset(before)
