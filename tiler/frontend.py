@@ -48,7 +48,8 @@ def find_regions(text: str) -> list[RegionText]:
             raise TilerError("'#pragma endscop' without a matching '#pragma scop'", line, 1)
         start = open_match.end() + 1 if open_match.end() < len(text) else open_match.end()
         first_line = text.count("\n", 0, start) + 1
-        indent = re.match(r"[ \t]*", text[open_match.start():]).group(0)
+        body_lines = [line for line in text[start:match.start()].splitlines() if line.strip()]
+        indent = re.match(r"[ \t]*", body_lines[0] if body_lines else "").group(0)
         regions.append(RegionText(min(start, match.start()), match.start(), first_line, indent))
         open_match = None
     if open_match is not None:
@@ -98,10 +99,12 @@ class _ScopBuilder:
             if stmt.otherwise is not None:
                 self._collect(stmt.otherwise)
         elif isinstance(stmt, ExprStmt):
-            for node in _expressions(stmt.expr):
+            nodes = list(_expressions(stmt.expr))
+            for node in nodes:
                 if isinstance(node, Unsupported):
                     raise TilerError(f"{node.what} is not allowed in a scop region",
                                      node.span.line, node.span.column)
+            for node in nodes:
                 if isinstance(node, (Assign, Increment)) and isinstance(node.target, Name):
                     self.assigned.add(node.target.name)
                 elif isinstance(node, (Assign, Increment)) and not isinstance(node.target,
