@@ -1,0 +1,184 @@
+"""The hierarchy model: JSON shape, --cache-sizes, --hierarchy files, the per-user cache, sysfs."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tiler import hierarchy as hier
+from tiler.errors import TilerError
+from tiler.hierarchy import (
+    CacheLevel,
+    Hierarchy,
+    cache_path,
+    load_cached,
+    load_hierarchy,
+    parse_cache_sizes,
+    save_cached,
+    sysfs_levels,
+)
+
+DESIGN_EXAMPLE = """
+{"line_bytes": 64,
+ "levels": [{"level": 1, "size_bytes": 45056, "latency_ns": 1.1},
+            {"level": 2, "size_bytes": 1835008, "latency_ns": 4.0},
+            {"level": 3, "size_bytes": 29360128, "latency_ns": 15.2}],
+ "memory_latency_ns": 80.0,
+ "source": "probe", "cpu": "…", "measured_at": "…"}
+"""
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TILER_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def measured() -> Hierarchy:
+    return Hierarchy(64, (CacheLevel(1, 47040, 0.98), CacheLevel(2, 549440, 3.42),
+                          CacheLevel(3, 20923840, 13.6)),
+                     memory_latency_ns=124.0, cpu=hier.cpu_name(), measured_at=hier.now_iso(),
+                     huge_pages=True,
+                     nominal_levels=(CacheLevel(1, 49152, None), CacheLevel(2, 1 << 20, None)))
+
+
+def test_json_round_trip_keeps_every_field():
+    original = measured()
+    assert Hierarchy.from_dict(json.loads(original.to_json())) == original
+
+
+def test_json_has_the_shape_of_the_design():
+    data = json.loads(measured().to_json())
+    assert data["line_bytes"] == 64
+    assert data["levels"][0] == {"level": 1, "size_bytes": 47040, "latency_ns": 0.98}
+    assert {"memory_latency_ns", "source", "cpu", "measured_at"} <= data.keys()
+
+
+def test_the_design_example_loads(tmp_path):
+    path = tmp_path / "h.json"
+    path.write_text(DESIGN_EXAMPLE)
+    loaded = load_hierarchy(str(path))
+    assert [level.size_bytes for level in loaded.levels] == [45056, 1835008, 29360128]
+    assert loaded.memory_latency_ns == 80.0
+    assert loaded.levels[2].latency_ns == 15.2
+
+
+@pytest.mark.parametrize("text, complaint", [
+    ("{not json", "not JSON"),
+    ('{"levels": []}', "line_bytes"),
+    ('{"line_bytes": 64, "levels": [{"level": 1, "size_bytes": "big", "latency_ns": 1}]}',
+     "size_bytes"),
+    (('{"line_bytes": 64, "levels": [{"level": 1, "size_bytes": 2048, "latency_ns": 1},'
+     ' {"level": 2, "size_bytes": 1024, "latency_ns": 3}]}'), "increase strictly"),
+    ('{"line_bytes": 64, "levels": [{"level": 2, "size_bytes": 2048, "latency_ns": 1}]}',
+     "numbered"),
+    ('[1, 2]', "object"),
+])
+def test_a_bad_hierarchy_file_names_the_file_and_the_fault(tmp_path, text, complaint):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(TilerError) as raised:
+        load_hierarchy(str(path))
+    assert complaint in str(raised.value)
+    assert str(path) in str(raised.value)
+
+
+def test_a_missing_hierarchy_file_is_an_error(tmp_path):
+    with pytest.raises(TilerError, match="cannot read"):
+        load_hierarchy(str(tmp_path / "absent.json"))
+
+
+@pytest.mark.parametrize("text, sizes", [
+    ("48K,2M,32M", [48 << 10, 2 << 20, 32 << 20]),
+    ("48k, 2m ,32m", [48 << 10, 2 << 20, 32 << 20]),
+    ("32768,262144", [32768, 262144]),
+    ("32KiB,1.5MB,1G", [32 << 10, 3 << 19, 1 << 30]),
+    ("64K", [64 << 10]),
+])
+def test_cache_sizes_parse(text, sizes):
+    parsed = parse_cache_sizes(text)
+    assert [level.size_bytes for level in parsed.levels] == sizes
+    assert [level.level for level in parsed.levels] == list(range(1, len(sizes) + 1))
+    assert parsed.source == "cache-sizes"
+    assert parsed.line_bytes == 64
+
+
+@pytest.mark.parametrize("text", ["", "48K,,2M", "2M,48K", "48K,48K", "48X", "0", "-1K",
+                                  "1.3K", "K", "48K;2M"])
+def test_bad_cache_sizes_are_errors(text):
+    with pytest.raises(TilerError):
+        parse_cache_sizes(text)
+
+
+def test_cache_location_honours_the_override_then_xdg(monkeypatch, tmp_path):
+    assert cache_path() == tmp_path / "cache" / "hierarchy.json"
+    monkeypatch.delenv("TILER_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_path() == tmp_path / "xdg" / "tiler" / "hierarchy.json"
+
+
+def test_cache_round_trip():
+    assert load_cached() is None
+    saved = save_cached(measured())
+    assert saved == cache_path() and saved.exists()
+    assert load_cached() == measured()
+
+
+@pytest.mark.parametrize("content", ["{\"line_bytes\": 64, \"lev", "[]", "",
+                                     '{"line_bytes": 64, "levels": [], "format": 99, "cpu": ""}'])
+def test_a_corrupt_cache_file_is_ignored_with_a_warning(content, capsys):
+    cache_path().parent.mkdir(parents=True)
+    cache_path().write_text(content)
+    assert load_cached() is None
+    assert "warning" in capsys.readouterr().err
+
+
+def test_a_cache_from_another_processor_is_ignored(capsys):
+    foreign = Hierarchy(64, (CacheLevel(1, 32768, 1.0),), cpu="Some Other CPU (64 cpus)")
+    cache_path().parent.mkdir(parents=True)
+    cache_path().write_text(foreign.to_json())
+    assert load_cached() is None
+    assert "Some Other CPU" in capsys.readouterr().err
+
+
+def test_default_hierarchy_uses_the_cache_without_probing(monkeypatch):
+    save_cached(measured())
+    import tiler.probe
+    monkeypatch.setattr(tiler.probe, "run_probe", lambda quick: pytest.fail("probed again"))
+    assert hier.default_hierarchy() == measured()
+
+
+def test_default_hierarchy_probes_once_and_caches(monkeypatch):
+    import tiler.probe
+    calls = []
+
+    def fake_probe(quick):
+        calls.append(quick)
+        return tiler.probe.ProbeResult(measured(), (), (), (), (), (), quick, 0.0, 1.0, ())
+
+    monkeypatch.setattr(tiler.probe, "run_probe", fake_probe)
+    assert hier.default_hierarchy() == measured()
+    assert hier.default_hierarchy() == measured()
+    assert calls == [True]
+
+
+def write_sysfs(root: Path, entries):
+    for number, (level, kind, size) in enumerate(entries):
+        index = root / f"index{number}"
+        index.mkdir(parents=True)
+        (index / "level").write_text(f"{level}\n")
+        (index / "type").write_text(f"{kind}\n")
+        (index / "size").write_text(f"{size}\n")
+        (index / "coherency_line_size").write_text("64\n")
+
+
+def test_sysfs_levels_keep_data_and_unified_caches(tmp_path):
+    write_sysfs(tmp_path, [(1, "Data", "48K"), (1, "Instruction", "32K"),
+                           (2, "Unified", "1024K"), (3, "Unified", "32768K")])
+    assert sysfs_levels(tmp_path) == [CacheLevel(1, 48 << 10, None), CacheLevel(2, 1 << 20, None),
+                                      CacheLevel(3, 32 << 20, None)]
+    assert hier.sysfs_line_bytes(tmp_path) == 64
+
+
+def test_sysfs_levels_are_empty_where_sysfs_says_nothing(tmp_path):
+    assert sysfs_levels(tmp_path / "absent") == []
+    assert hier.sysfs_line_bytes(tmp_path / "absent") == hier.DEFAULT_LINE_BYTES
