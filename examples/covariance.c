@@ -77,6 +77,21 @@ int main(void)
       sum += cov[i][j] * (1 + (i * 7 + j) % 13);
   for (j = 0; j < M; j++)
     sum += mean[j] * (1 + j % 5);
+  for (i = 0; i < N; i++)
+    for (j = 0; j < M; j++)
+      sum += data[i][j] * (1 + (i * 3 + j) % 7);
+#ifdef DUMP_ARRAYS
+  /* Every output element exactly, in hexadecimal floating point: a difference in the
+     last bit of one element is lost in the checksum but not here. */
+  for (i = 0; i < M; i++)
+    for (j = 0; j < M; j++)
+      printf("cov[%d][%d] = %a\n", i, j, cov[i][j]);
+  for (j = 0; j < M; j++)
+    printf("mean[%d] = %a\n", j, mean[j]);
+  for (i = 0; i < N; i++)
+    for (j = 0; j < M; j++)
+      printf("data[%d][%d] = %a\n", i, j, data[i][j]);
+#endif
   printf("checksum: %.17g\n", sum);
   return 0;
 }
