@@ -8,7 +8,7 @@ import tiler.pipeline as pipeline
 from tiler.dependences import compute_dependences
 from tiler.frontend import build_scop
 from tiler.pipeline import TileOptions, tile_source
-from tiler.schedule import (is_legal, original_schedule, original_schedule_map, tile_schedule,
+from tiler.schedule import (TilePlan, is_legal, original_schedule, original_schedule_map, tile_schedule,
                             tileable_bands)
 
 # A[i][j] needs A[i-1][j+1]: distance (1, -1), so (i, j) is not permutable as written.
@@ -53,7 +53,7 @@ def test_original_order_does_not_merge_against_a_dependence():
 def test_legality_check_rejects_a_planted_illegal_tiling():
     scop, deps = _deps(SKEWED)
     forced = _forced_band(scop, "[{ S0[i, j] -> [(i)] }, { S0[i, j] -> [(j)] }]")
-    tiled, bands = tile_schedule(forced, lambda band: [4, 4])
+    tiled, bands = tile_schedule(forced, lambda band: TilePlan(((4, 4),), (0, 1)))
     assert len(bands) == 1
     assert not is_legal(tiled, deps)
     assert is_legal(original_schedule(scop, deps), deps)
@@ -62,7 +62,7 @@ def test_legality_check_rejects_a_planted_illegal_tiling():
 def test_legality_check_accepts_a_legal_skewed_tiling():
     scop, deps = _deps(SKEWED)
     skewed = _forced_band(scop, "[{ S0[i, j] -> [(i + j)] }, { S0[i, j] -> [(i)] }]")
-    tiled, _ = tile_schedule(skewed, lambda band: [4, 4])
+    tiled, _ = tile_schedule(skewed, lambda band: TilePlan(((4, 4),), (1, 0)))
     assert is_legal(tiled, deps)
 
 

@@ -7,8 +7,6 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
-
 import islpy as isl
 
 from tiler.codegen import generate, identifiers
@@ -16,8 +14,11 @@ from tiler.dependences import compute_dependences
 from tiler.errors import TilerError
 from tiler.frontend import build_scop, find_regions
 from tiler.model import Scop
-from tiler.schedule import (TiledBand, is_legal, isl_schedule, original_schedule,
-                            original_schedule_map, tile_schedule, tileability)
+from tiler.footprint import band_shape, defined_constants, element_bytes
+from tiler.schedule import (Planner, TiledBand, TilePlan, is_legal, isl_schedule,
+                            original_schedule, original_schedule_map, tile_schedule,
+                            tileability)
+from tiler.tilesize import point_order
 
 # PLUTO's and Polly's default tile size, used when no size is given and no model is asked for.
 DEFAULT_TILE_SIZE = 32
@@ -55,13 +56,19 @@ class TileResult:
     regions: tuple[RegionReport, ...] = field(default_factory=tuple)
 
 
-def _sizes_for(options: TileOptions) -> Callable[[isl.ScheduleNode], Sequence[int]]:
+def _planner(scop: Scop, options: TileOptions, source_text: str) -> Planner:
+    """Return the function that plans the tiling of each band of ``scop``."""
     given = list(options.tile_sizes or ())
+    arrays = {access.array for s in scop.statements for access in s.accesses}
+    element_sizes = element_bytes(source_text, arrays)
+    parameters = defined_constants(source_text)
 
-    def choose(band: isl.ScheduleNode) -> list[int]:
+    def plan(band: isl.ScheduleNode) -> TilePlan:
         members = band.band_n_member()
-        return (given + [options.default_size] * members)[:members]
-    return choose
+        shape = band_shape(scop, band, parameters, element_sizes)
+        sizes = tuple((given + [options.default_size] * members)[:members])
+        return TilePlan((sizes,), point_order(shape))
+    return plan
 
 
 def _choose_schedule(scop: Scop, deps: isl.UnionMap) -> tuple[isl.Schedule, str]:
@@ -75,7 +82,7 @@ def _choose_schedule(scop: Scop, deps: isl.UnionMap) -> tuple[isl.Schedule, str]
 
 
 def tile_region(text: str, first_line: int, taken_names: set[str], options: TileOptions,
-                indent: str = "") -> tuple[str | None, RegionReport]:
+                indent: str = "", source_text: str = "") -> tuple[str | None, RegionReport]:
     """Return the new text of one region (None: keep it as it is) and its report."""
     started = time.perf_counter()
     scop = build_scop(text, first_line)
@@ -92,7 +99,7 @@ def tile_region(text: str, first_line: int, taken_names: set[str], options: Tile
         schedule, source = _choose_schedule(scop, deps)
         bands: list[TiledBand] = []
         if options.tile:
-            schedule, bands = tile_schedule(schedule, _sizes_for(options))
+            schedule, bands = tile_schedule(schedule, _planner(scop, options, source_text))
             if not bands:
                 return unchanged("no tileable band (no two nested loops can be tiled "
                                  "together legally); left unchanged", len(scop.statements))
@@ -122,7 +129,7 @@ def tile_source(text: str, filename: str | None = None,
         position = 0
         for region in regions:
             new_text, report = tile_region(text[region.start:region.end], region.first_line,
-                                           taken, options, region.indent)
+                                           taken, options, region.indent, text)
             reports.append(report)
             if new_text is not None:
                 pieces += [text[position:region.start], new_text]

@@ -168,24 +168,59 @@ def tileability(schedule: isl.Schedule) -> int:
 
 
 @dataclass(frozen=True)
-class TiledBand:
-    """What was done to one band: its members' sizes and the statements it covers."""
+class TilePlan:
+    """How to tile one band: tile sizes per level, outermost (largest) level first, and the
+    order of the point loops (a permutation of the members, outermost first)."""
 
-    sizes: tuple[int, ...]
+    levels: tuple[tuple[int, ...], ...]
+    point_order: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TiledBand:
+    """What was done to one band."""
+
+    plan: TilePlan
     statements: tuple[str, ...]
     coincident: tuple[bool, ...]
 
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """The innermost level's sizes (the tile the point loops run over)."""
+        return self.plan.levels[-1]
 
-SizeChooser = Callable[[isl.ScheduleNode], Sequence[int]]
+
+Planner = Callable[[isl.ScheduleNode], TilePlan]
 
 
-def tile_schedule(schedule: isl.Schedule, choose: SizeChooser
+def permute_band(node: isl.ScheduleNode, order: Sequence[int]) -> isl.ScheduleNode:
+    """Return the band ``node`` with its members in ``order`` (legal for a permutable band)."""
+    if list(order) == list(range(node.band_n_member())):
+        return node
+    partial = node.band_get_partial_schedule()
+    coincident = [node.band_member_get_coincident(k) for k in order]
+    members = isl.UnionPwAffList.alloc(node.get_ctx(), len(order))
+    for k in order:
+        members = members.add(partial.get_at(k))
+    permuted = isl.MultiUnionPwAff.from_union_pw_aff_list(partial.get_space(), members)
+    node = node.delete().insert_partial_schedule(permuted).band_set_permutable(1)
+    for position, flag in enumerate(coincident):
+        node = node.band_member_set_coincident(position, flag)
+    return node
+
+
+def _tile(node: isl.ScheduleNode, sizes: Sequence[int]) -> isl.ScheduleNode:
+    values = isl.MultiVal.zero(node.band_get_space())
+    for position, size in enumerate(sizes):
+        values = values.set_val(position, isl.Val(int(size)))
+    return node.band_tile(values)
+
+
+def tile_schedule(schedule: isl.Schedule, plan_for: Planner
                   ) -> tuple[isl.Schedule, list[TiledBand]]:
-    """Return ``schedule`` with every tileable band split into tile loops and point loops.
-
-    ``choose(band)`` gives the tile size of each member; a band whose sizes are all 1 is
-    left alone.
-    """
+    """Return ``schedule`` with every tileable band tiled as ``plan_for(band)`` says: one
+    band of tile loops per level, then the point loops in the plan's order. A plan whose
+    sizes are all 1 leaves the band alone."""
     ctx = schedule.get_ctx()
     ctx.set_tile_scale_tile_loops(1)
     ctx.set_tile_shift_point_loops(0)
@@ -194,18 +229,23 @@ def tile_schedule(schedule: isl.Schedule, choose: SizeChooser
     def visit(node: isl.ScheduleNode) -> isl.ScheduleNode:
         if (node.get_type() == isl.schedule_node_type.band and node.band_get_permutable()
                 and node.band_n_member() >= 2):
-            sizes = [int(s) for s in choose(node)]
-            names = _statement_names(node.get_domain())
-            coincident = tuple(bool(node.band_member_get_coincident(k))
-                               for k in range(node.band_n_member()))
-            if any(size > 1 for size in sizes):
-                values = isl.MultiVal.zero(node.band_get_space())
-                for position, size in enumerate(sizes):
-                    values = values.set_val(position, isl.Val(size))
-                node = node.band_tile(values)
-                tiled.append(TiledBand(tuple(sizes), names, coincident))
-                node = node.child(0)           # the point band, left untiled below
-                return visit_children(node).parent()
+            plan = plan_for(node)
+            levels = [sizes for sizes in plan.levels if any(size > 1 for size in sizes)]
+            if levels:
+                names = _statement_names(node.get_domain())
+                coincident = tuple(bool(node.band_member_get_coincident(k))
+                                   for k in range(node.band_n_member()))
+                depth = 0
+                for sizes in levels:
+                    node = _tile(node, sizes).child(0)
+                    depth += 1
+                node = permute_band(node, plan.point_order)
+                tiled.append(TiledBand(TilePlan(tuple(levels), plan.point_order), names,
+                                       coincident))
+                node = visit_children(node)
+                for _ in range(depth):
+                    node = node.parent()
+                return node
         return visit_children(node)
 
     def visit_children(node: isl.ScheduleNode) -> isl.ScheduleNode:

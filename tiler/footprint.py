@@ -1,0 +1,250 @@
+"""Footprint: how many bytes and cache lines each array touches inside one tile of a band.
+
+The accesses of every statement under a band are rewritten as affine functions of the band's
+members (``band_shape``, with isl); the footprint of a tile of given sizes is then the
+bounding box of each array's image, in elements and in cache lines (``footprint``). Boxes
+are exact for the rectangular, unit-stride references of dense kernels and over-approximate
+otherwise (triangles, skews), which is the safe side for a cache model.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import islpy as isl
+import numpy as np
+
+from tiler.model import Scop
+
+# A parameter whose value the file does not fix is taken to be this large: larger than any
+# tile, so no size is clamped by a guess, yet finite so that extents stay numbers.
+UNKNOWN_PARAMETER_VALUE = 1000
+
+# Element size when the declaration of an array is not found (double, the common case).
+DEFAULT_ELEMENT_BYTES = 8
+
+TYPE_BYTES = {"double": 8, "float": 4, "int": 4, "long": 8, "short": 2, "char": 1,
+              "long long": 8, "unsigned": 4, "unsigned int": 4, "unsigned long": 8,
+              "int64_t": 8, "uint64_t": 8, "int32_t": 4, "uint32_t": 4, "int16_t": 2,
+              "uint16_t": 2, "int8_t": 1, "uint8_t": 1, "size_t": 8, "long double": 16,
+              "_Float16": 2, "__bf16": 2, "float16_t": 2}
+
+
+@dataclass(frozen=True)
+class AccessShape:
+    """One reference as seen from a band: how its subscripts move with the band members."""
+
+    array: str
+    statement: str
+    is_write: bool
+    element_bytes: int
+    coefficients: tuple[tuple[float, ...], ...]   # [array dim][band member]
+    offsets: tuple[float, ...]                    # constant term per array dim
+    inner_extent: tuple[float, ...]               # extent per array dim swept by inner loops
+
+
+@dataclass(frozen=True)
+class BandShape:
+    """The accesses under one band, and the number of values each member takes."""
+
+    members: int
+    trip_counts: tuple[int, ...]
+    accesses: tuple[AccessShape, ...]
+    statements: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """Distinct bytes and cache lines per array touched by one tile."""
+
+    bytes_per_array: dict
+    lines_per_array: dict
+    line_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return int(sum(self.bytes_per_array.values()))
+
+    @property
+    def total_lines(self) -> int:
+        return int(sum(self.lines_per_array.values()))
+
+
+def defined_constants(text: str) -> dict[str, int]:
+    """Return the ``#define NAME <integer>`` constants of a C file."""
+    found = {}
+    for name, value in re.findall(r"^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+\(?(\d+)[uUlL]*\)?[ \t]*$",
+                                  text, re.MULTILINE):
+        found[name] = int(value)
+    return found
+
+
+def element_bytes(text: str, arrays: set[str]) -> dict[str, int]:
+    """Return the element size of each array, read from its declaration in the file."""
+    type_macros = dict(re.findall(r"^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+([A-Za-z_][\w ]*?)[ \t]*$",
+                                  text, re.MULTILINE))
+    sizes = {}
+    for name in arrays:
+        pattern = (r"\b((?:unsigned |signed |long |const |static )*[A-Za-z_]\w*)\s+\**\s*"
+                   rf"(?:POLYBENCH_\dD\(\s*)?{re.escape(name)}\b\s*[\[,)]")
+        for type_name in re.findall(pattern, text):
+            words = [w for w in type_name.split() if w not in ("const", "static", "signed")]
+            resolved = " ".join(type_macros.get(w, w) for w in words)
+            if resolved in TYPE_BYTES:
+                sizes[name] = TYPE_BYTES[resolved]
+                break
+        sizes.setdefault(name, DEFAULT_ELEMENT_BYTES)
+    return sizes
+
+
+def _map_of(union_map: isl.UnionMap, statement: str) -> isl.Map | None:
+    maps = union_map.get_map_list()
+    for k in range(maps.n_map()):
+        candidate = maps.get_at(k)
+        if candidate.get_tuple_name(isl.dim_type.in_) == statement:
+            return candidate
+    return None
+
+
+def _affine_rows(relation: isl.Map) -> tuple[np.ndarray, np.ndarray]:
+    """Return (coefficients, constants) of the first affine piece of a single-valued map."""
+    n_in = relation.dim(isl.dim_type.in_)
+    n_out = relation.dim(isl.dim_type.out)
+    coefficients = np.zeros((n_out, n_in))
+    constants = np.zeros(n_out)
+    if n_out == 0:
+        return coefficients, constants
+    pieces = []
+    isl.PwMultiAff.from_map(relation).foreach_piece(lambda _set, piece: pieces.append(piece))
+    if not pieces:
+        return coefficients, constants
+    piece = pieces[0]
+    for row in range(n_out):
+        aff = piece.get_at(row)
+        for column in range(n_in):
+            coefficients[row, column] = aff.get_coefficient_val(isl.dim_type.in_,
+                                                                column).to_python()
+        constant = aff.get_constant_val()
+        constants[row] = float(constant.to_python()) if constant.is_rat() else 0.0
+    return coefficients, constants
+
+
+def fix_parameters(scop: Scop, values: dict[str, int]) -> isl.Set:
+    """Return the parameter set with every parameter fixed (known value or the estimate)."""
+    space = scop.domain.get_space().params()
+    result = isl.Set.universe(space)
+    for name in scop.parameters:
+        position = space.find_dim_by_name(isl.dim_type.param, scop.isl_names[name])
+        value = values.get(name, UNKNOWN_PARAMETER_VALUE)
+        result = result.fix_val(isl.dim_type.param, position, isl.Val(value))
+    return result
+
+
+def _extent(values: isl.Set, dim: int) -> int | None:
+    if values.is_empty():
+        return None
+    low, high = values.dim_min_val(dim), values.dim_max_val(dim)
+    if not (low.is_int() and high.is_int()):
+        return None
+    return high.to_python() - low.to_python() + 1
+
+
+def band_shape(scop: Scop, band: isl.ScheduleNode, parameters: dict[str, int],
+               element_sizes: dict[str, int]) -> BandShape:
+    """Return the accesses of the statements under ``band`` as functions of its members."""
+    members = band.band_n_member()
+    fixed = fix_parameters(scop, parameters)
+    partial = band.band_get_partial_schedule_union_map()
+    prefix = band.get_prefix_schedule_union_map()
+    domain = band.get_domain().intersect_params(fixed)
+    schedule_values = isl.Set.from_union_set(partial.intersect_domain(domain).range()) \
+        if not domain.is_empty() else None
+    trip_counts = tuple((_extent(schedule_values, k) or 1) if schedule_values is not None
+                        else 1 for k in range(members))
+    statements = {s.name: s for s in scop.statements}
+    shapes: list[AccessShape] = []
+    names: list[str] = []
+    sets = band.get_domain().get_set_list()
+    for index in range(sets.n_set()):
+        name = sets.get_at(index).get_tuple_name()
+        statement = statements[name]
+        names.append(name)
+        band_rows, _ = _affine_rows(_map_of(partial, name))
+        prefix_map = _map_of(prefix, name)
+        prefix_rows = _affine_rows(prefix_map)[0] if prefix_map is not None \
+            else np.zeros((0, len(statement.iterators)))
+        whole = np.vstack([prefix_rows, band_rows])
+        used = np.flatnonzero(np.any(whole != 0, axis=0))
+        free = np.flatnonzero(~np.any(whole != 0, axis=0))
+        inverse = np.linalg.pinv(whole[:, used]) if len(used) else np.zeros((0, len(whole)))
+        to_band = inverse[:, len(prefix_rows):]            # d(used iterators) / d(members)
+        statement_domain = statement.domain.intersect_params(fixed)
+        free_trips = np.array([max((_extent(statement_domain, int(j)) or 1) - 1, 0)
+                               for j in free], dtype=float)
+        for access in statement.accesses:
+            rows, offsets = _affine_rows(access.relation)
+            moving = rows[:, used] @ to_band if len(used) else np.zeros((access.rank, members))
+            inner = np.abs(rows[:, free]) @ free_trips if len(free) else np.zeros(access.rank)
+            shapes.append(AccessShape(access.array, name, access.is_write,
+                                      element_sizes.get(access.array, DEFAULT_ELEMENT_BYTES),
+                                      tuple(tuple(float(v) for v in row) for row in np.round(moving, 6)),
+                                      tuple(float(v) for v in offsets),
+                                      tuple(float(v) for v in inner)))
+    return BandShape(members, trip_counts, tuple(shapes), tuple(sorted(names)))
+
+
+def _groups(shape: BandShape) -> dict:
+    """Group references that differ only by a constant (one box covers them all)."""
+    groups: dict = {}
+    for access in shape.accesses:
+        key = (access.array, access.coefficients, access.inner_extent)
+        groups.setdefault(key, []).append(access)
+    return groups
+
+
+def footprint_many(shape: BandShape, sizes: np.ndarray, line_bytes: int
+                   ) -> tuple[dict, dict]:
+    """Return per-array bytes and lines of one tile for each row of ``sizes`` (candidates)."""
+    sizes = np.atleast_2d(np.asarray(sizes, dtype=float))
+    bytes_per_array: dict = {}
+    lines_per_array: dict = {}
+    for (array, coefficients, inner), accesses in _groups(shape).items():
+        element = accesses[0].element_bytes
+        rank = len(coefficients)
+        if rank == 0:
+            extents = [np.ones(len(sizes))]
+        else:
+            matrix = np.abs(np.array(coefficients))                  # rank x members
+            spread = np.ptp(np.array([a.offsets for a in accesses]), axis=0)
+            extents = [sizes @ matrix[d] - matrix[d].sum() + 1 + inner[d] + spread[d]
+                       for d in range(rank)]
+        rows = np.prod(extents[:-1], axis=0) if rank > 1 else np.ones(len(sizes))
+        run_bytes = extents[-1] * element
+        # A run of bytes starting anywhere in a line touches, on average, this many lines.
+        lines = rows * np.ceil((run_bytes + line_bytes - element) / line_bytes)
+        bytes_per_array[array] = bytes_per_array.get(array, 0) + rows * run_bytes
+        lines_per_array[array] = lines_per_array.get(array, 0) + lines
+    return bytes_per_array, lines_per_array
+
+
+def footprint(shape: BandShape, sizes, line_bytes: int = 64) -> Footprint:
+    """Return the footprint of one tile of ``sizes`` (one per band member)."""
+    by_bytes, by_lines = footprint_many(shape, np.array([sizes]), line_bytes)
+    return Footprint({a: int(v[0]) for a, v in by_bytes.items()},
+                     {a: int(v[0]) for a, v in by_lines.items()}, line_bytes)
+
+
+def stride_one_scores(shape: BandShape) -> np.ndarray:
+    """Return, per band member, how many references it walks with stride one minus how many
+    it walks across rows (the member to put innermost has the highest score)."""
+    scores = np.zeros(shape.members)
+    for access in shape.accesses:
+        if not access.coefficients:
+            continue
+        matrix = np.abs(np.array(access.coefficients))
+        last, outer = matrix[-1], matrix[:-1].sum(axis=0) if len(matrix) > 1 \
+            else np.zeros(shape.members)
+        scores += ((last == 1) & (outer == 0)).astype(float)
+        scores -= (outer > 0).astype(float)
+    return scores
