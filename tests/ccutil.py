@@ -17,9 +17,9 @@ import shlex
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 # Flags of a build whose output must be bit-identical to another build of the same program:
 # contraction into fused multiply-adds rounds differently depending on how the compiler sees
@@ -64,7 +64,8 @@ def find_compiler() -> tuple[str, ...]:
     for command in candidates:
         if shutil.which(command[0]) is None:
             continue
-        probe = subprocess.run([*command, "--version"], capture_output=True, text=True)
+        probe = subprocess.run([*command, "--version"], capture_output=True, text=True,
+                               check=False)
         if probe.returncode == 0:
             return command
     tried = ", ".join(" ".join(c) for c in candidates)
@@ -74,7 +75,8 @@ def find_compiler() -> tuple[str, ...]:
 
 def compiler_version(compiler: Sequence[str]) -> str:
     """Return the first line of ``compiler --version``."""
-    output = subprocess.run([*compiler, "--version"], capture_output=True, text=True).stdout
+    output = subprocess.run([*compiler, "--version"], capture_output=True, text=True,
+                            check=False).stdout
     return output.splitlines()[0] if output else " ".join(compiler)
 
 
@@ -114,7 +116,7 @@ def compile_c(source: str | Path, workdir: Path, compiler: Sequence[str],
     binary = workdir / name
     source_path.write_text(text)
     command = (*compiler, *options, str(source_path), "-o", str(binary), *LIBRARIES)
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise CompileError(f"compilation failed: {shlex.join(command)}\n{result.stderr}")
     return Build(binary, command, result.stderr)
@@ -161,7 +163,7 @@ def run_binary(binary: Path, args: Sequence[str] = (),
     """Return the output of running ``binary``; raises ``RunError`` if it fails or hangs."""
     started = time.perf_counter()
     try:
-        result = subprocess.run([str(binary), *args], capture_output=True, text=True,
+        result = subprocess.run([str(binary), *args], capture_output=True, text=True, check=False,
                                 timeout=timeout)
     except subprocess.TimeoutExpired:
         raise RunError(f"{binary} ran longer than {timeout} s") from None

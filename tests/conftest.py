@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from ccutil import CompilerMissing, compiler_version, find_compiler
 
 REPOSITORY = Path(__file__).resolve().parent.parent
