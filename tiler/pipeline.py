@@ -18,7 +18,8 @@ from tiler.footprint import band_shape, defined_constants, element_bytes
 from tiler.schedule import (Planner, TiledBand, TilePlan, is_legal, isl_schedule,
                             original_schedule, original_schedule_map, tile_schedule,
                             tileability)
-from tiler.tilesize import point_order
+from tiler.hierarchy import Hierarchy, default_hierarchy
+from tiler.tilesize import choose_tile_sizes, point_order
 
 # PLUTO's and Polly's default tile size, used when no size is given and no model is asked for.
 DEFAULT_TILE_SIZE = 32
@@ -27,9 +28,12 @@ DEFAULT_TILE_SIZE = 32
 @dataclass(frozen=True)
 class TileOptions:
     """How to tile. ``tile_sizes`` apply to every band from its outermost member; members
-    beyond the list get ``default_size``. ``tile=False`` regenerates code without tiling."""
+    beyond the list get ``default_size``. Without them, sizes come from the footprint model
+    and ``hierarchy`` (default: the measured one, see ``tiler.hierarchy.default_hierarchy``).
+    ``tile=False`` regenerates code without tiling."""
 
     tile_sizes: tuple[int, ...] | None = None
+    hierarchy: Hierarchy | None = None
     default_size: int = DEFAULT_TILE_SIZE
     tile: bool = True
     parallel: bool = False
@@ -66,8 +70,11 @@ def _planner(scop: Scop, options: TileOptions, source_text: str) -> Planner:
     def plan(band: isl.ScheduleNode) -> TilePlan:
         members = band.band_n_member()
         shape = band_shape(scop, band, parameters, element_sizes)
-        sizes = tuple((given + [options.default_size] * members)[:members])
-        return TilePlan((sizes,), point_order(shape))
+        if given:
+            sizes = tuple((given + [options.default_size] * members)[:members])
+            return TilePlan((sizes,), point_order(shape))
+        choice = choose_tile_sizes(shape, options.hierarchy or default_hierarchy())
+        return TilePlan((choice.sizes,), choice.point_order, choice)
     return plan
 
 

@@ -174,6 +174,7 @@ class TilePlan:
 
     levels: tuple[tuple[int, ...], ...]
     point_order: tuple[int, ...]
+    details: object = None        # what the size model reports about its choice, if it chose
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,7 @@ def tile_schedule(schedule: isl.Schedule, plan_for: Planner
                     node = _tile(node, sizes).child(0)
                     depth += 1
                 node = permute_band(node, plan.point_order)
-                tiled.append(TiledBand(TilePlan(tuple(levels), plan.point_order), names,
+                tiled.append(TiledBand(TilePlan(tuple(levels), plan.point_order, plan.details), names,
                                        coincident))
                 node = visit_children(node)
                 for _ in range(depth):

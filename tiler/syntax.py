@@ -225,7 +225,7 @@ def _grammar_text() -> str:
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
     return Lark(_grammar_text(), parser="lalr", lexer="basic", propagate_positions=True,
-                postlex=_CastPostLexer(), maybe_placeholders=True)
+                postlex=_CastPostLexer(), maybe_placeholders=True, cache=True)
 
 
 @v_args(meta=True)
