@@ -71,14 +71,52 @@ def _read_sizes_file(path: str) -> tuple[int, ...]:
     return tuple(sizes)
 
 
+def _kib(size: float) -> str:
+    return f"{size / 1024:.1f} KiB" if size < 1 << 20 else f"{size / (1 << 20):.2f} MiB"
+
+
+def _describe_band(band) -> list[str]:
+    """Return the --report lines of one tiled band."""
+    plan = band.plan
+    lines = [f"  band over {', '.join(band.statements)} ({len(band.sizes)} members):"]
+    sizes = " / ".join("x".join(map(str, level)) for level in plan.levels)
+    lines.append(f"    tile sizes {sizes}; point loops in member order "
+                 f"{', '.join(map(str, plan.point_order))} (stride-one innermost)")
+    choice = plan.details
+    if choice is not None:
+        arrays = ", ".join(f"{array} {_kib(size)}" for array, size
+                           in sorted(choice.footprint_bytes.items()))
+        lines.append(f"    footprint of one tile: {arrays}; {_kib(choice.tile_bytes)} in "
+                     f"cache lines, for L{choice.tile_level}")
+        slab = f"for L{choice.slab_level}" if choice.slab_level else "does not fit L1"
+        lines.append(f"    slab (one iteration of the outermost point loop): "
+                     f"{_kib(choice.slab_bytes)}, {slab}")
+        lines.append(f"    {choice.lines_per_iteration:.4f} cache lines loaded per iteration; "
+                     f"chosen in {choice.seconds * 1000:.1f} ms")
+    if any(band.coincident):
+        parallel = [str(k) for k, flag in enumerate(band.coincident) if flag]
+        lines.append(f"    parallel members: {', '.join(parallel)}")
+    return lines
+
+
+def _hierarchy(args: argparse.Namespace):
+    from tiler.hierarchy import load_hierarchy, parse_cache_sizes
+    if args.cache_sizes:
+        return parse_cache_sizes(args.cache_sizes)
+    if args.hierarchy:
+        return load_hierarchy(args.hierarchy)
+    return None
+
+
 def run_tile_command(args: argparse.Namespace) -> int:
     """``tiler tile``: tile one file, write the result, print notes on stderr."""
-    from tiler.pipeline import TileOptions, default_output_path, tile_source, read_source, \
-        write_atomically
+    from tiler.pipeline import (TileOptions, default_output_path, read_source, tile_source,
+                                write_atomically)
     sizes = args.tile_sizes
     if args.tile_sizes_file:
         sizes = _read_sizes_file(args.tile_sizes_file)
-    options = TileOptions(tile_sizes=sizes, tile=not args.no_tile, parallel=args.parallel)
+    options = TileOptions(tile_sizes=sizes, hierarchy=_hierarchy(args), tile=not args.no_tile,
+                          parallel=args.parallel)
     result = tile_source(read_source(args.file), args.file, options)
     if args.output == "-":
         sys.stdout.write(result.text)
@@ -92,9 +130,8 @@ def run_tile_command(args: argparse.Namespace) -> int:
             print(f"{args.file}:{region.line}:1: note: {region.note}", file=sys.stderr)
         if args.report:
             for band in region.bands:
-                print(f"  band over {', '.join(band.statements)}: tile sizes "
-                      f"{'x'.join(map(str, band.sizes))}", file=sys.stderr)
-            print(f"  chosen in {region.seconds * 1000:.1f} ms", file=sys.stderr)
+                print("\n".join(_describe_band(band)), file=sys.stderr)
+            print(f"  region done in {region.seconds * 1000:.1f} ms", file=sys.stderr)
     return EXIT_OK
 
 

@@ -10,9 +10,7 @@ import islpy as isl
 
 from tiler.model import Scop
 
-# Marks placed in the schedule tree by the pipeline; the printer turns them into pragmas.
-PARALLEL_MARK = "tiler_parallel"
-VECTOR_MARK = "tiler_simd"
+from tiler.schedule import PARALLEL_MARK
 
 HELPER_DEFINITIONS = {
     "floord": "#define {name}(n, d) (((n) < 0) ? -((-(n) + (d) - 1) / (d)) : (n) / (d))",
@@ -108,8 +106,7 @@ class _Printer:
                     for line in self.node(children.get_at(k), depth)]
         if kind == isl.ast_node_type.mark:
             name = node.mark_get_id().get_name()
-            pragma = {PARALLEL_MARK: "#pragma omp parallel for",
-                      VECTOR_MARK: "#pragma GCC ivdep"}.get(name)
+            pragma = "#pragma omp parallel for" if name == PARALLEL_MARK else None
             return self.node(node.mark_get_node(), depth, pragma)
         if kind == isl.ast_node_type.user:
             return [f"{pad}{self.expr(node.user_get_expr())[0]};"]

@@ -16,6 +16,7 @@ from tiler.frontend import build_scop, find_regions
 from tiler.model import Scop
 from tiler.footprint import band_shape, defined_constants, element_bytes
 from tiler.schedule import (Planner, TiledBand, TilePlan, is_legal, isl_schedule,
+                            parallel_loops_are_legal,
                             original_schedule, original_schedule_map, tile_schedule,
                             tileability)
 from tiler.hierarchy import Hierarchy, default_hierarchy
@@ -46,7 +47,7 @@ class RegionReport:
     line: int                      # line of its '#pragma scop'
     statements: int
     tiled: bool
-    schedule: str                  # "original" or "isl" (which order the code follows)
+    schedule: str                  # which order the code follows: original, isl, isl-nofuse
     bands: tuple[TiledBand, ...]
     note: str
     seconds: float
@@ -79,13 +80,25 @@ def _planner(scop: Scop, options: TileOptions, source_text: str) -> Planner:
 
 
 def _choose_schedule(scop: Scop, deps: isl.UnionMap) -> tuple[isl.Schedule, str]:
-    """Return the schedule to tile: isl's when it exposes more tileable loops than the
-    original order, the original order otherwise (it keeps the programmer's loop order)."""
-    original = original_schedule(scop, deps)
-    scheduled = isl_schedule(scop, deps)
-    if scheduled is not None and tileability(scheduled) > tileability(original):
-        return scheduled, "isl"
-    return original, "original"
+    """Return the schedule to tile and its name: the one that exposes the most tileable loops
+    among the original order, isl's scheduler, and isl's scheduler without fusion; ties go to
+    the earlier one (the original order keeps the programmer's loop order). The search stops
+    at the first schedule that puts every loop of every statement in a tileable band."""
+    ceiling = sum(len(statement.iterators) for statement in scop.statements)
+    makers = [("original", lambda: original_schedule(scop, deps)),
+              ("isl", lambda: isl_schedule(scop, deps)),
+              ("isl-nofuse", lambda: isl_schedule(scop, deps, fuse=False))]
+    best, best_name, best_score = None, "", -1
+    for name, make in makers:
+        schedule = make()
+        if schedule is None:
+            continue
+        score = tileability(schedule)
+        if score > best_score:
+            best, best_name, best_score = schedule, name, score
+        if best_score >= ceiling:
+            break
+    return best, best_name
 
 
 def tile_region(text: str, first_line: int, taken_names: set[str], options: TileOptions,
@@ -106,12 +119,16 @@ def tile_region(text: str, first_line: int, taken_names: set[str], options: Tile
         schedule, source = _choose_schedule(scop, deps)
         bands: list[TiledBand] = []
         if options.tile:
-            schedule, bands = tile_schedule(schedule, _planner(scop, options, source_text))
+            schedule, bands = tile_schedule(schedule, _planner(scop, options, source_text),
+                                            options.parallel)
             if not bands:
                 return unchanged("no tileable band (no two nested loops can be tiled "
                                  "together legally); left unchanged", len(scop.statements))
         if not is_legal(schedule, deps):
             return unchanged("the tiled schedule would break a dependence; left unchanged",
+                             len(scop.statements))
+        if not parallel_loops_are_legal(schedule, deps):
+            return unchanged("a loop marked parallel would carry a dependence; left unchanged",
                              len(scop.statements))
         code = generate(scop, schedule, taken_names, indent)
     except isl.Error as error:

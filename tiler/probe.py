@@ -50,9 +50,13 @@ from tiler.hierarchy import (
 
 # A plateau must stay flat over at least this span, so a pause in a rise is not a cache level.
 MIN_PLATEAU_OCTAVES = 0.75
-# Cost of one more segment, in units of noise variance times ln(points): the BIC-like choice that
-# keeps pure noise from cutting a plateau, so that every real step of a few sigmas is still cut.
-SEGMENT_PENALTY = 3.0
+# Slope of ln(latency) per octave of working set under which a piece counts as flat. Past a
+# capacity C a randomly replaced cache misses a fraction 1 - C/W, a tail whose slope falls under
+# 0.2 beyond about 5 C, where the latency is within 25% of the next level's.
+FLAT_SLOPE = 0.2
+# Cost of one more piece, in units of noise variance times ln(points): the BIC-like choice that
+# keeps pure noise from cutting a plateau, while every real step of a few sigmas is still cut.
+SEGMENT_PENALTY = 4.0
 # Consecutive plateaus closer than this latency ratio are one level: each level of a real
 # hierarchy is at least 2.5 times slower than the one inside it, noise and miss tails give less.
 MIN_STEP_RATIO = 1.5
@@ -157,8 +161,9 @@ def analyse_curve(sizes, latencies, *, line_bytes: int = 64,
     """Return the levels, memory latency and plateaus of a latency curve.
 
     The curve is read in log-latency against log-size, cut into the pieces of its best
-    piecewise-constant fit; pieces spanning ``MIN_PLATEAU_OCTAVES`` are plateaus, and neighbours
-    less than ``MIN_STEP_RATIO`` apart are merged (a miss tail approaching its level). Every plateau followed by a higher one is a cache level,
+    piecewise-linear fit; pieces flatter than ``FLAT_SLOPE`` and spanning ``MIN_PLATEAU_OCTAVES``
+    are plateaus, and neighbours less than ``MIN_STEP_RATIO`` apart are merged (a miss tail
+    approaching its level). Every plateau followed by a higher one is a cache level,
     of the size at which the latency has risen ``MISS_FRACTION`` of the way to the next; the
     last plateau is memory unless the curve still rises after it.
 
@@ -186,7 +191,7 @@ def analyse_curve(sizes, latencies, *, line_bytes: int = 64,
     sigma = max(SIGMA_FLOOR, scatter, noise or 0.0)
     warnings: list[str] = []
 
-    plateaus = _merge_plateaus(_plateau_pieces(x, _segments(y, sigma)), y)
+    plateaus = _merge_plateaus(_plateau_pieces(x, _segments(x, y, sigma)), y)
     if len(plateaus) < 2:
         warnings.append("no step found in the latency curve: "
                         + ("it is flat" if plateaus else "it never settles on a plateau"))
@@ -216,7 +221,7 @@ def analyse_curve(sizes, latencies, *, line_bytes: int = 64,
         levels.append(CacheLevel(len(levels) + 1, size, round(float(np.exp(level_y)), 3)))
     return CurveAnalysis(tuple(levels),
                          None if memory_latency is None else round(memory_latency, 3),
-                         tuple((a, b, float(np.exp(lat))) for a, b, lat in plateaus),
+                         tuple((int(a), int(b), float(np.exp(lat))) for a, b, lat in plateaus),
                          tuple(warnings))
 
 
@@ -228,37 +233,43 @@ def _median_of_three(y: np.ndarray) -> np.ndarray:
     return smooth
 
 
-def _segments(y: np.ndarray, sigma: float) -> list[tuple[int, int]]:
-    """Return (first, last) index of the pieces of the least-squares piecewise-constant fit.
+def _segments(x: np.ndarray, y: np.ndarray, sigma: float) -> list[tuple[int, int, float]]:
+    """Return (first, last, slope) of each piece of the least-squares piecewise-linear fit.
 
-    Optimal partitioning: each piece costs its squared residual plus a penalty that grows with
-    the noise, so a piece ends only where the level moves by more than the noise explains.
+    Optimal partitioning: a piece costs its squared residual about its own line plus a penalty
+    that grows with the noise, so a piece ends only where the curve bends or jumps by more than
+    the noise explains. Lines rather than constants let a plateau drift slowly and stay whole.
     """
     count = len(y)
     penalty = SEGMENT_PENALTY * sigma ** 2 * math.log(count)
-    sums = np.concatenate([[0.0], np.cumsum(y)])
-    squares = np.concatenate([[0.0], np.cumsum(y * y)])
+    sums = [np.concatenate([[0.0], np.cumsum(v)]) for v in (x, y, x * x, x * y, y * y)]
     best = np.zeros(count + 1)
     start_of = np.zeros(count + 1, dtype=int)
     for end in range(1, count + 1):
         starts = np.arange(end)
-        lengths = end - starts
-        piece_sum = sums[end] - sums[starts]
-        residual = squares[end] - squares[starts] - piece_sum ** 2 / lengths
-        total = best[starts] + residual + penalty
-        start_of[end] = int(np.argmin(total))
-        best[end] = total[start_of[end]]
+        n = (end - starts).astype(float)
+        sx, sy, sxx, sxy, syy = (total[end] - total[starts] for total in sums)
+        var_x = sxx - sx * sx / n
+        cov = sxy - sx * sy / n
+        var_y = np.maximum(syy - sy * sy / n, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            residual = np.where(var_x > 1e-12, var_y - cov * cov / var_x, 0.0)
+        total_cost = best[starts] + np.maximum(residual, 0.0) + penalty
+        start_of[end] = int(np.argmin(total_cost))
+        best[end] = total_cost[start_of[end]]
     pieces, end = [], count
     while end > 0:
-        pieces.append((int(start_of[end]), end - 1))
-        end = start_of[end]
+        first = int(start_of[end])
+        slope = float(np.polyfit(x[first:end], y[first:end], 1)[0]) if end - first > 1 else 0.0
+        pieces.append((first, end - 1, slope))
+        end = first
     return pieces[::-1]
 
 
-def _plateau_pieces(x: np.ndarray, pieces: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Return the pieces long enough to be plateaus rather than steps of a rise."""
-    return [(first, last) for first, last in pieces
-            if x[last] - x[first] >= MIN_PLATEAU_OCTAVES - 1e-6]
+def _plateau_pieces(x: np.ndarray, pieces: list[tuple[int, int, float]]) -> list[tuple[int, int]]:
+    """Return the pieces flat and long enough to be plateaus rather than parts of a rise."""
+    return [(first, last) for first, last, slope in pieces
+            if x[last] - x[first] >= MIN_PLATEAU_OCTAVES - 1e-6 and abs(slope) < FLAT_SLOPE]
 
 
 def _merge_plateaus(runs: list[tuple[int, int]], y: np.ndarray) -> list[tuple[int, int, float]]:

@@ -10,6 +10,9 @@ import islpy as isl
 
 from tiler.model import Leaf, Loop, LoopTree, Scop
 
+# The mark placed above a band whose first loop may run in parallel (see codegen).
+PARALLEL_MARK = "tiler_parallel"
+
 # isl's scheduler is exponential in the worst case; past this many isl operations it gives up
 # and the original order is used instead (a few hundred milliseconds on the examples).
 SCHEDULER_MAX_OPERATIONS = 3_000_000
@@ -119,20 +122,24 @@ def original_schedule(scop: Scop, deps: isl.UnionMap) -> isl.Schedule:
     return sequence(scop.tree, deps, 0)
 
 
-def isl_schedule(scop: Scop, deps: isl.UnionMap) -> isl.Schedule | None:
+def isl_schedule(scop: Scop, deps: isl.UnionMap, fuse: bool = True) -> isl.Schedule | None:
     """Return the schedule of isl's scheduler (Pluto-style, skewing where needed), or None
-    if it fails or runs out of its operation budget."""
+    if it fails or runs out of its operation budget. With ``fuse=False`` every strongly
+    connected component of the dependence graph gets loops of its own (no fusion), which
+    keeps reductions in deep bands when fusing them with their initialisation would not."""
     ctx = scop.statements[0].domain.get_ctx()
     constraints = (isl.ScheduleConstraints.on_domain(scop.domain)
                    .set_validity(deps).set_proximity(deps).set_coincidence(deps))
-    previous = ctx.get_max_operations()
+    previous = ctx.get_max_operations(), ctx.get_schedule_serialize_sccs()
     ctx.set_max_operations(SCHEDULER_MAX_OPERATIONS)
+    ctx.set_schedule_serialize_sccs(0 if fuse else 1)
     try:
         return constraints.compute_schedule()
     except isl.Error:
         return None
     finally:
-        ctx.set_max_operations(previous)
+        ctx.set_max_operations(previous[0])
+        ctx.set_schedule_serialize_sccs(previous[1])
         ctx.reset_operations()
 
 
@@ -217,17 +224,19 @@ def _tile(node: isl.ScheduleNode, sizes: Sequence[int]) -> isl.ScheduleNode:
     return node.band_tile(values)
 
 
-def tile_schedule(schedule: isl.Schedule, plan_for: Planner
+def tile_schedule(schedule: isl.Schedule, plan_for: Planner, parallel: bool = False
                   ) -> tuple[isl.Schedule, list[TiledBand]]:
     """Return ``schedule`` with every tileable band tiled as ``plan_for(band)`` says: one
     band of tile loops per level, then the point loops in the plan's order. A plan whose
-    sizes are all 1 leaves the band alone."""
+    sizes are all 1 leaves the band alone. With ``parallel``, the outermost coincident tile
+    loop of each band that is not already inside a parallel loop is marked ``PARALLEL_MARK``.
+    """
     ctx = schedule.get_ctx()
     ctx.set_tile_scale_tile_loops(1)
     ctx.set_tile_shift_point_loops(0)
     tiled: list[TiledBand] = []
 
-    def visit(node: isl.ScheduleNode) -> isl.ScheduleNode:
+    def visit(node: isl.ScheduleNode, in_parallel: bool) -> isl.ScheduleNode:
         if (node.get_type() == isl.schedule_node_type.band and node.band_get_permutable()
                 and node.band_n_member() >= 2):
             plan = plan_for(node)
@@ -236,25 +245,59 @@ def tile_schedule(schedule: isl.Schedule, plan_for: Planner
                 names = _statement_names(node.get_domain())
                 coincident = tuple(bool(node.band_member_get_coincident(k))
                                    for k in range(node.band_n_member()))
-                depth = 0
-                for sizes in levels:
-                    node = _tile(node, sizes).child(0)
-                    depth += 1
+                steps = 0
+                for number, sizes in enumerate(levels):
+                    node = _tile(node, sizes)
+                    if number == 0 and parallel and not in_parallel and any(coincident):
+                        first = coincident.index(True)
+                        if first > 0:
+                            node = node.band_split(first).child(0)
+                            steps += 1
+                        node = node.insert_mark(isl.Id(PARALLEL_MARK, context=ctx)).child(0)
+                        steps += 1
+                        in_parallel = True
+                    node = node.child(0)
+                    steps += 1
                 node = permute_band(node, plan.point_order)
-                tiled.append(TiledBand(TilePlan(tuple(levels), plan.point_order, plan.details), names,
-                                       coincident))
-                node = visit_children(node)
-                for _ in range(depth):
+                tiled.append(TiledBand(TilePlan(tuple(levels), plan.point_order, plan.details),
+                                       names, coincident))
+                node = visit_children(node, in_parallel)
+                for _ in range(steps):
                     node = node.parent()
                 return node
-        return visit_children(node)
+        return visit_children(node, in_parallel)
 
-    def visit_children(node: isl.ScheduleNode) -> isl.ScheduleNode:
+    def visit_children(node: isl.ScheduleNode, in_parallel: bool) -> isl.ScheduleNode:
         for position in range(node.n_children()):
-            node = visit(node.child(position)).parent()
+            node = visit(node.child(position), in_parallel).parent()
         return node
 
-    return visit(schedule.get_root()).get_schedule(), tiled
+    return visit(schedule.get_root(), False).get_schedule(), tiled
+
+
+def parallel_loops_are_legal(schedule: isl.Schedule, deps: isl.UnionMap) -> bool:
+    """Return whether no dependence is carried by a loop marked ``PARALLEL_MARK``: two
+    instances in different iterations of it, under the same outer iterations, never depend."""
+    legal = True
+
+    def visit(node: isl.ScheduleNode) -> None:
+        nonlocal legal
+        if node.get_type() == isl.schedule_node_type.mark and \
+                node.mark_get_id().get_name() == PARALLEL_MARK:
+            band = node.child(0)
+            outer = band.get_prefix_schedule_union_map()
+            member = isl.UnionMap.from_multi_union_pw_aff(
+                band.band_get_partial_schedule().drop_dims(
+                    isl.dim_type.set, 1, band.band_n_member() - 1))
+            inside = deps.intersect_domain(band.get_domain()).intersect_range(band.get_domain())
+            same_outer = inside.intersect(outer.apply_range(outer.reverse()))
+            carried = same_outer.subtract(member.apply_range(member.reverse()))
+            legal = legal and carried.is_empty()
+        for k in range(node.n_children()):
+            visit(node.child(k))
+
+    visit(schedule.get_root())
+    return legal
 
 
 def is_legal(schedule: isl.Schedule, deps: isl.UnionMap) -> bool:
