@@ -28,7 +28,7 @@ GOOD = ("  for (i = 0; i < N; i++)\n"
 def test_writes_tiled_file_beside_input(tmp_path, capsys):
     source = _file(tmp_path, GOOD)
     before = source.read_bytes()
-    assert main(["tile", str(source)]) == 0
+    assert main(["tile", str(source), "--tile-sizes", "32"]) == 0
     out = tmp_path / "k.tiled.c"
     text = out.read_text()
     assert "c0 += 32" in text and "#define S0(i, j) A[(i)][(j)] = A[(i)][(j)] + B[(j)][(i)]" \
@@ -36,6 +36,21 @@ def test_writes_tiled_file_beside_input(tmp_path, capsys):
     assert text.startswith(PROLOGUE + "#pragma scop\n") and text.endswith(
         "#pragma endscop\n" + EPILOGUE)
     assert source.read_bytes() == before
+
+
+def test_default_sizes_come_from_the_cache_model(tmp_path, capsys):
+    source = _file(tmp_path, GOOD)
+    assert main(["tile", str(source), "-o", "-", "--cache-sizes", "32K,256K", "--report"]) == 0
+    captured = capsys.readouterr()
+    assert "footprint of one tile" in captured.err and "for L2" in captured.err
+    assert "c0 += 32;" not in captured.out      # not the fixed default
+
+
+def test_bad_cache_sizes(tmp_path, capsys):
+    source = _file(tmp_path, GOOD)
+    assert main(["tile", str(source), "--cache-sizes", "2M,48K"]) == 1
+    assert "error" in capsys.readouterr().err
+    assert not (tmp_path / "k.tiled.c").exists()
 
 
 def test_output_to_stdout_and_sizes(tmp_path, capsys):
@@ -76,7 +91,7 @@ def test_untileable_region_is_copied_with_note(tmp_path, capsys):
     region = ("  for (i = 0; i < N; i++)\n    for (j = 0; j < N; j++)\n"
               "      s = s * A[i][j] + B[j][i] * s;\n")
     source = _file(tmp_path, region)
-    assert main(["tile", str(source)]) == 0
+    assert main(["tile", str(source), "--tile-sizes", "32"]) == 0
     assert (tmp_path / "k.tiled.c").read_bytes() == source.read_bytes()
     assert "no tileable band" in capsys.readouterr().err
 
