@@ -14,11 +14,11 @@
  */
 
 #define _GNU_SOURCE
-#include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 
 /* The chase pointer sits in the first word of a line, the triangle's zero in the second. */
@@ -27,6 +27,16 @@
 
 /* Keeps the final pointer and sum observable so the compiler cannot drop the loops. */
 volatile uintptr_t probe_sink;
+
+/* Context switches of this thread so far: a sample that spans one measured someone else's time
+ * too, or restarted on another core with cold private caches, and must be taken again. */
+static long switches_so_far(void)
+{
+    struct rusage usage;
+    if (getrusage(RUSAGE_THREAD, &usage) != 0)
+        return 0;
+    return usage.ru_nvcsw + usage.ru_nivcsw;
+}
 
 static double now_ns(void)
 {
@@ -76,12 +86,6 @@ void probe_free(void *buffer, size_t bytes)
     munmap(buffer, bytes);
 }
 
-/* The cpu this thread runs on, so the caller can pin itself there (-1 when unknown). */
-int probe_current_cpu(void)
-{
-    return sched_getcpu();
-}
-
 /* Link the first `lines` lines of `buffer` into one random cycle (Sattolo's algorithm: every
  * permutation it yields is a single cycle, so the chase visits every line once per lap). */
 void chase_build(void *buffer, size_t lines, size_t line_bytes, uint64_t seed)
@@ -112,35 +116,40 @@ void chase_build(void *buffer, size_t lines, size_t line_bytes, uint64_t seed)
     p = *(void **)p; p = *(void **)p; p = *(void **)p; p = *(void **)p;
 
 /* Follow the cycle from `buffer` for `warm_steps` untimed then `steps` timed loads (both rounded
- * up to a multiple of 8); return the mean nanoseconds per timed load. */
-double chase_time(void *buffer, size_t warm_steps, size_t steps)
+ * up to a multiple of 8); return the mean nanoseconds per timed load and set *switches to the
+ * context switches during the timed loads. */
+double chase_time(void *buffer, size_t warm_steps, size_t steps, long *switches)
 {
     void *p = buffer;
     for (size_t i = 0; i < warm_steps; i += 8) {
         STEP8(p)
     }
+    long switched = switches_so_far();
     double start = now_ns();
     for (size_t i = 0; i < steps; i += 8) {
         STEP8(p)
     }
     double elapsed = now_ns() - start;
+    *switches = switches_so_far() - switched;
     probe_sink = (uintptr_t)p;
     return elapsed / (double)((steps + 7) / 8 * 8);
 }
 
 /* Walk the row `for j in 0..lines: touch line j` once untimed then `rows` times timed; return the
- * mean nanoseconds per load. */
-double triangle_time(void *buffer, size_t lines, size_t line_bytes, size_t rows)
+ * mean nanoseconds per load and set *switches to the context switches while timing. */
+double triangle_time(void *buffer, size_t lines, size_t line_bytes, size_t rows, long *switches)
 {
     const char *base = (const char *)buffer + ZERO_WORD * sizeof(uintptr_t);
     uintptr_t carry = 0;
     for (size_t j = 0; j < lines; j++)
         carry = *(const uintptr_t *)(base + j * line_bytes + carry);
+    long switched = switches_so_far();
     double start = now_ns();
     for (size_t row = 0; row < rows; row++)
         for (size_t j = 0; j < lines; j++)
             carry = *(const uintptr_t *)(base + j * line_bytes + carry);
     double elapsed = now_ns() - start;
+    *switches = switches_so_far() - switched;
     probe_sink = carry;
     return elapsed / (double)(rows * lines);
 }

@@ -185,13 +185,15 @@ def analyse_curve(sizes, latencies, *, line_bytes: int = 64,
     if not np.all(np.isfinite(raw)) or np.any(raw <= 0):
         raise TilerError("latencies must be positive numbers")
     y = np.log(raw)
-    smooth = _median_of_three(y)
+    # Other processes only ever slow a sample down, in bursts that can spoil two neighbouring
+    # points; a running median of five removes them and keeps steps and ramps where they are.
+    smooth = _running_median(y, 5)
     # The curve's own scatter (robust to its steps) or the repeats' spread, whichever is larger.
     scatter = 1.4826 * float(np.median(np.abs(np.diff(y)))) / math.sqrt(2)
     sigma = max(SIGMA_FLOOR, scatter, noise or 0.0)
     warnings: list[str] = []
 
-    plateaus = _merge_plateaus(_plateau_pieces(x, _segments(x, y, sigma)), y)
+    plateaus = _merge_plateaus(_plateau_pieces(x, _segments(x, smooth, sigma)), y)
     if len(plateaus) < 2:
         warnings.append("no step found in the latency curve: "
                         + ("it is flat" if plateaus else "it never settles on a plateau"))
@@ -211,8 +213,9 @@ def analyse_curve(sizes, latencies, *, line_bytes: int = 64,
                         "level's size is a lower bound and the memory latency is unknown")
 
     levels: list[CacheLevel] = []
-    for (first, _last, level_y), upper_y in zip(cache_plateaus, uppers):
-        size = _crossing_size(x, smooth, first, level_y, upper_y, sigma)
+    ends = [plateau[0] for plateau in plateaus[1:]] + [len(x) - 1]
+    for (first, _last, level_y), upper_y, end in zip(cache_plateaus, uppers, ends):
+        size = _crossing_size(x, smooth, first, end, level_y, upper_y, sigma)
         size = int(size) // line_bytes * line_bytes
         if levels and size <= levels[-1].size_bytes:
             warnings.append(f"dropped a level at {size} bytes that is not larger than the one "
@@ -225,12 +228,15 @@ def analyse_curve(sizes, latencies, *, line_bytes: int = 64,
                          tuple(warnings))
 
 
-def _median_of_three(y: np.ndarray) -> np.ndarray:
-    """Return y with each inner point replaced by the median of it and its neighbours."""
-    smooth = y.copy()
-    if len(y) >= 3:
-        smooth[1:-1] = np.median(np.stack([y[:-2], y[1:-1], y[2:]]), axis=0)
-    return smooth
+def _running_median(y: np.ndarray, width: int) -> np.ndarray:
+    """Return the median of each point and its neighbours, ``width`` points wide.
+
+    At the ends the window keeps its width and slides inwards, so a burst in the last points is
+    outvoted as anywhere else.
+    """
+    width = min(width, len(y))
+    starts = np.clip(np.arange(len(y)) - width // 2, 0, len(y) - width)
+    return np.array([np.median(y[start:start + width]) for start in starts])
 
 
 def _segments(x: np.ndarray, y: np.ndarray, sigma: float) -> list[tuple[int, int, float]]:
@@ -288,16 +294,21 @@ def _merge_plateaus(runs: list[tuple[int, int]], y: np.ndarray) -> list[tuple[in
     return plateaus
 
 
-def _crossing_size(x: np.ndarray, y: np.ndarray, first: int, level_y: float, upper_y: float,
-                   sigma: float) -> float:
-    """Return the size (bytes) where the curve first rises MISS_FRACTION of the way to upper_y."""
+def _crossing_size(x: np.ndarray, y: np.ndarray, first: int, end: int, level_y: float,
+                   upper_y: float, sigma: float) -> float:
+    """Return the size (bytes) where the curve rises MISS_FRACTION of the way to upper_y.
+
+    The crossing is the last one before index ``end`` (where the next plateau starts): scanning
+    back from there, a burst of interference inside the plateau cannot end the level early.
+    """
     level, upper = math.exp(level_y), math.exp(upper_y)
     threshold = max(level_y + NOISE_MARGIN_SIGMAS * sigma,
                     math.log(level + MISS_FRACTION * (upper - level)))
-    above = [j for j in range(first, len(x)) if y[j] > threshold]
-    if not above:
-        return 2.0 ** x[-1]
-    j = above[0]
+    j = min(end, len(x) - 1)
+    while j < len(x) - 1 and y[j] <= threshold:
+        j += 1
+    while j > first and y[j - 1] > threshold:
+        j -= 1
     if j == first:
         return 2.0 ** x[first]
     fraction = (threshold - y[j - 1]) / (y[j] - y[j - 1])
@@ -513,18 +524,23 @@ def run_probe(quick: bool = True) -> ProbeResult:
         warnings.append(f"{sweep.disturbed} samples were interrupted by other processes even "
                         f"after {SAMPLE_ATTEMPTS} tries: the machine is busy")
     if huge < 0.9:
-        warnings.append(f"only {huge:.0%} of the probe buffer is in huge pages (transparent huge "
-                        f"pages off or unavailable): TLB misses may show as an extra level")
+        why = "the kernel took the advice but had none free" if advised.value else \
+            "transparent huge pages are off or unsupported"
+        warnings.append(f"only {huge:.0%} of the probe buffer is in huge pages ({why}): TLB "
+                        f"misses may show up as an extra cache level")
+    chase = [float(np.median(samples)) for samples in sweep.chase]
+    triangle = [float(np.median(samples)) for samples in sweep.triangle]
+    analysis = analyse_curve(sizes, chase, line_bytes=line_bytes, noise=_noise(sweep.chase))
+    # Points on a steep rise vary by nature (a slightly smaller share of a shared cache moves
+    # them a lot); noise on the plateaus, or on many points, is what makes the levels uncertain.
+    on_plateaus = {i for first, last, _ in analysis.plateaus for i in range(first, last + 1)}
     still_noisy = sweep.noisy_points()
-    if still_noisy:
+    if set(still_noisy) & on_plateaus or len(still_noisy) > len(sizes) // 5:
         warnings.append(f"{len(still_noisy)} of {len(sizes)} points, between "
                         f"{format_size(sizes[still_noisy[0]])} and "
                         f"{format_size(sizes[still_noisy[-1]])}, still vary by more than "
                         f"{NOISY_SPREAD:.0%} after re-measuring: another process is probably "
                         f"using the caches, and levels near those sizes are less certain")
-    chase = [float(np.median(samples)) for samples in sweep.chase]
-    triangle = [float(np.median(samples)) for samples in sweep.triangle]
-    analysis = analyse_curve(sizes, chase, line_bytes=line_bytes, noise=_noise(sweep.chase))
     warnings.extend(analysis.warnings)
     triangle_levels = detect_levels(sizes, triangle, line_bytes=line_bytes)
     hierarchy = Hierarchy(line_bytes, analysis.levels, analysis.memory_latency_ns, "probe",

@@ -1,0 +1,284 @@
+"""The latency probe: level detection on synthetic curves, the kernels, and a run on this machine."""
+
+import json
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tiler import probe
+from tiler.cli import main
+from tiler.errors import TilerError
+from tiler.hierarchy import CacheLevel, Hierarchy, cache_path, load_cached, sysfs_levels
+
+KIB, MIB = 1 << 10, 1 << 20
+# A hierarchy like many servers': 32 KiB L1, 512 KiB L2, 8 MiB L3, then memory.
+CAPACITIES = (32 * KIB, 512 * KIB, 8 * MIB)
+LATENCIES = (1.0, 4.0, 12.0, 90.0)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TILER_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def grid(points_per_octave=4, low=4 * KIB, high=256 * MIB):
+    octaves = np.log2(high / low)
+    count = int(octaves * points_per_octave) + 1
+    return [round(low * 2 ** (k / points_per_octave) / 64) * 64 for k in range(count)]
+
+
+def staircase(sizes, capacities=CAPACITIES, latencies=LATENCIES, *, tails=False, noise=0.0,
+              seed=0):
+    """Latency per load of a chase over each working set.
+
+    Sharp steps are what an LRU cache gives a cyclic chase (every load misses once the cycle
+    outgrows it); with ``tails`` a randomly replaced cache misses a fraction 1 - C/W instead.
+    """
+    sizes = np.asarray(sizes, dtype=float)
+    latency = np.full(len(sizes), latencies[0])
+    for capacity, inner, outer in zip(capacities, latencies, latencies[1:]):
+        if tails:
+            latency += (outer - inner) * np.clip(1 - capacity / sizes, 0, None)
+        else:
+            latency += (outer - inner) * (sizes > capacity)
+    rng = np.random.default_rng(seed)
+    return latency * np.exp(rng.normal(0, noise, len(sizes)))
+
+
+def assert_levels_match(levels, capacities=CAPACITIES, latencies=LATENCIES, *, below=1.2,
+                        above=1.2, latency_rel=0.1):
+    assert [level.level for level in levels] == list(range(1, len(capacities) + 1))
+    for level, capacity, latency in zip(levels, capacities, latencies):
+        assert capacity / below <= level.size_bytes <= capacity * above, (level, capacity)
+        assert level.latency_ns == pytest.approx(latency, rel=latency_rel)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_sharp_steps_with_noise_are_found(seed):
+    sizes = grid()
+    analysis = probe.analyse_curve(sizes, staircase(sizes, noise=0.03, seed=seed))
+    # The true size lies between two grid points a quarter octave (x1.19) apart.
+    assert_levels_match(analysis.levels)
+    assert analysis.memory_latency_ns == pytest.approx(90.0, rel=0.1)
+    assert analysis.warnings == ()
+
+
+@pytest.mark.parametrize("points_per_octave", [4, 8])
+def test_random_replacement_tails_are_found(points_per_octave):
+    sizes = grid(points_per_octave)
+    levels = probe.detect_levels(sizes, staircase(sizes, tails=True, noise=0.01))
+    # A 5% rise of a 1 - C/W miss curve is reached a little past C, never below it. The
+    # latency of a level is its plateau's median, and the plateau is still the tail of the
+    # level inside it, approaching the level's own latency from below.
+    assert_levels_match(levels, below=1.0, above=1.25, latency_rel=0.15)
+
+
+def test_levels_are_rounded_to_lines_and_strictly_increasing():
+    sizes = grid()
+    levels = probe.detect_levels(sizes, staircase(sizes, noise=0.02), line_bytes=128)
+    assert all(level.size_bytes % 128 == 0 for level in levels)
+    assert [level.size_bytes for level in levels] == sorted({level.size_bytes for level in levels})
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_noisy_curve_still_gives_every_level(seed):
+    # 15% noise on every median is far worse than this shared machine gives (1-3%).
+    sizes = grid()
+    analysis = probe.analyse_curve(sizes, staircase(sizes, noise=0.15, seed=seed))
+    assert_levels_match(analysis.levels, above=1.3)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_very_noisy_curve_gives_no_invented_level(seed):
+    sizes = grid()
+    analysis = probe.analyse_curve(sizes, staircase(sizes, noise=0.25, seed=seed))
+    # Noise may hide a level, but every level reported must be one of the true ones.
+    assert len(analysis.levels) <= len(CAPACITIES)
+    for level in analysis.levels:
+        assert any(capacity / 1.6 <= level.size_bytes <= capacity * 1.6
+                   for capacity in CAPACITIES), level
+    sizes_found = [level.size_bytes for level in analysis.levels]
+    assert sizes_found == sorted(set(sizes_found))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_outliers_from_other_processes_are_not_levels(seed):
+    # Interference only ever slows a sample down: one point in eight is 1.5 to 6 times too slow.
+    sizes = grid()
+    rng = np.random.default_rng(seed)
+    latency = staircase(sizes, tails=seed % 2 == 1, noise=0.02, seed=seed)
+    hit = rng.random(len(sizes)) < 1 / 8
+    latency[hit] *= rng.uniform(1.5, 6.0, hit.sum())
+    assert_levels_match(probe.detect_levels(sizes, latency), above=1.3, latency_rel=0.15)
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.02, 0.1, 0.3])
+def test_a_curve_with_no_step_has_no_level(noise):
+    sizes = grid()
+    flat = 1.3 * np.exp(np.random.default_rng(1).normal(0, noise, len(sizes)))
+    analysis = probe.analyse_curve(sizes, flat)
+    assert analysis.levels == ()
+    assert analysis.memory_latency_ns is None
+    assert any("no step" in warning for warning in analysis.warnings)
+
+
+def test_a_slow_drift_is_not_a_level():
+    # A prefetched walk creeps up by a few percent per octave: no plateau is 1.5x another.
+    sizes = grid()
+    creeping = 1.2 * (np.asarray(sizes) / sizes[0]) ** 0.02
+    assert probe.detect_levels(sizes, creeping) == []
+
+
+def test_a_spike_inside_a_plateau_is_not_a_level():
+    sizes = grid()
+    latency = staircase(sizes, noise=0.01)
+    latency[sizes.index(128 * KIB)] *= 5
+    assert_levels_match(probe.detect_levels(sizes, latency))
+
+
+def test_a_curve_still_rising_at_its_end_reports_a_lower_bound():
+    # The sweep stops an octave past L3, where the miss tail to memory is still climbing.
+    sizes = grid(high=16 * MIB)
+    analysis = probe.analyse_curve(sizes, staircase(sizes, tails=True, noise=0.01))
+    assert_levels_match(analysis.levels, below=1.0, above=1.25, latency_rel=0.15)
+    assert analysis.memory_latency_ns is None
+    assert any("still rising" in warning for warning in analysis.warnings)
+
+
+def test_a_single_step_is_one_level_then_memory():
+    sizes = grid(high=4 * MIB)
+    analysis = probe.analyse_curve(sizes, staircase(sizes, (64 * KIB,), (1.0, 80.0)))
+    assert len(analysis.levels) == 1
+    assert 64 * KIB / 1.2 <= analysis.levels[0].size_bytes <= 64 * KIB * 1.2
+    assert analysis.memory_latency_ns == pytest.approx(80.0)
+
+
+# The quick probe's curve on this project's 2-core AMD EPYC virtual machine (sysfs: L1d 48K,
+# L2 1024K, L3 32768K), taken while other processes were busy on the other core; ns per load.
+THIS_MACHINE_SIZES = grid(high=128 * MIB)
+THIS_MACHINE_CHASE = [
+    0.98, 0.98, 0.98, 0.98, 0.98, 0.98, 0.98, 0.98, 0.98, 0.98, 0.98, 0.99, 0.98, 0.98, 0.98,
+    3.45, 3.43, 3.43, 3.42, 3.43, 3.43, 3.43, 3.43, 3.43, 3.42, 3.42, 3.42, 3.62, 3.88, 4.09,
+    4.34, 6.47, 7.45, 8.35, 9.42, 10.52, 10.64, 11.36, 11.71, 12.17, 12.59, 12.38, 13.0, 13.26,
+    13.12, 13.18, 13.24, 13.52, 14.57, 18.15, 24.78, 63.06, 120.21, 116.64, 114.3, 122.04,
+    127.91, 126.86, 131.05, 133.93, 135.87]
+THIS_MACHINE_TRIANGLE = [
+    1.22, 1.23, 1.22, 1.22, 1.23, 1.23, 1.23, 1.22, 1.23, 1.22, 1.23, 1.22, 1.22, 1.23, 1.22,
+    1.3, 1.29, 1.28, 1.27, 1.26, 1.26, 1.25, 1.25, 1.24, 1.25, 1.24, 1.23, 1.23, 1.23, 1.23,
+    1.23, 1.29, 1.27, 1.31, 1.32, 1.29, 1.29, 1.3, 1.29, 1.29, 1.31, 1.29, 1.31, 1.27, 1.28,
+    1.28, 1.28, 1.27, 1.3, 1.29, 1.32, 1.47, 1.55, 1.55, 1.53, 1.58, 1.56, 1.58, 1.59, 1.62,
+    1.61]
+
+
+def test_a_recorded_curve_of_this_machine():
+    analysis = probe.analyse_curve(THIS_MACHINE_SIZES, THIS_MACHINE_CHASE)
+    # L1: the last size before the jump (45.2 KiB) plus a twentieth of the next quarter octave.
+    # L2: the chase starts missing well before 1 MiB (replacement is not LRU, and the core is
+    # shared); L3: what this virtual machine gets of the 32 MiB shared last level.
+    assert [level.size_bytes for level in analysis.levels] == pytest.approx(
+        [47040, 532352, 20200000], rel=0.02)
+    assert [level.latency_ns for level in analysis.levels] == pytest.approx(
+        [0.98, 3.43, 12.8], abs=0.05)
+    assert analysis.memory_latency_ns == pytest.approx(128, rel=0.05)
+
+
+def test_the_triangular_walk_of_this_machine_shows_no_level():
+    # Ascending addresses are prefetched: 1.2 ns per load from 4 KiB to 128 MiB, no step.
+    assert probe.detect_levels(THIS_MACHINE_SIZES, THIS_MACHINE_TRIANGLE) == []
+
+
+@pytest.mark.parametrize("sizes, latencies", [
+    ([1, 2, 3], [1, 1, 1]),
+    ([4096, 8192, 8192, 16384], [1, 1, 1, 1]),
+    ([4096, 8192, 16384, 32768], [1, 1, 1]),
+    ([4096, 8192, 16384, 32768], [1, 1, 0, 1]),
+])
+def test_malformed_curves_are_errors(sizes, latencies):
+    with pytest.raises(TilerError):
+        probe.detect_levels(sizes, latencies)
+
+
+def test_sweep_sizes_are_log_spaced_whole_lines_past_the_last_level():
+    sizes = probe.sweep_sizes(probe.QUICK, 32 * MIB, 64)
+    assert sizes[0] == 4 * KIB and sizes[-1] >= 64 * MIB
+    assert all(size % 64 == 0 for size in sizes)
+    ratios = np.diff(np.log2(sizes))
+    assert np.all(ratios > 0) and np.allclose(ratios, 0.25, atol=0.02)
+
+
+def test_no_compiler_is_an_error_naming_cc(monkeypatch):
+    monkeypatch.setenv("CC", "/nonexistent/cc")
+    probe.compile_kernels.cache_clear()
+    try:
+        with pytest.raises(TilerError, match="CC"):
+            probe.compile_kernels()
+    finally:
+        probe.compile_kernels.cache_clear()
+
+
+def test_the_kernels_are_built_once_and_cached(tmp_path):
+    probe.compile_kernels.cache_clear()
+    first = probe.compile_kernels()
+    assert first.exists() and first.is_relative_to(tmp_path / "cache")
+    built_at = first.stat().st_mtime_ns
+    probe.compile_kernels.cache_clear()
+    assert probe.compile_kernels() == first
+    assert first.stat().st_mtime_ns == built_at
+
+
+def test_plot_without_matplotlib_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    result = probe.ProbeResult(Hierarchy(64, ()), (4096,), (1.0,), (1.0,), ((1.0,),), (), True,
+                               0.0, 1.0, ())
+    with pytest.raises(TilerError, match="matplotlib"):
+        probe.plot_curve(result, str(tmp_path / "curve.png"))
+
+
+def test_probe_on_this_machine(capsys):
+    """The quick probe, run as `tiler probe --quick --json`, finds this machine's L1 and L2.
+
+    Bounds, against the nominal sizes in sysfs: a level can never hold more than it has, so the
+    measured size is at most nominal, plus a quarter octave for the sweep's grid (x1.25). L1 is
+    private to the core and almost never disturbed: at least half of it. L2 may be shared with
+    another hyperthread or virtual machine on the same core and need not replace in LRU order,
+    so a random chase starts to miss before it is full: at least a quarter of it. A detector that
+    took L1 for L2, or L2 for L3, is off by 8x or more and fails.
+    """
+    started = time.monotonic()
+    assert main(["probe", "--quick", "--json"]) == 0
+    elapsed = time.monotonic() - started
+    output = capsys.readouterr().out
+    measured = Hierarchy.from_dict(json.loads(output))
+    assert measured.source == "probe" and measured.levels
+    assert elapsed < 15, f"the quick probe took {elapsed:.1f} s"
+    assert load_cached() == measured and cache_path().exists()
+
+    nominal = {level.level: level.size_bytes for level in sysfs_levels()}
+    if not nominal:
+        pytest.skip("sysfs gives no cache sizes here to compare with")
+    levels = {level.level: level for level in measured.levels}
+    for number, at_least in ((1, 1 / 2), (2, 1 / 4)):
+        if number in nominal:
+            assert number in levels, f"L{number} not found: {measured.to_json()}"
+            size = levels[number].size_bytes
+            assert nominal[number] * at_least <= size <= nominal[number] * 1.25, (
+                f"L{number} measured {size} bytes, sysfs says {nominal[number]}")
+    latencies = [level.latency_ns for level in measured.levels]
+    assert latencies == sorted(latencies)
+    assert measured.memory_latency_ns is None or measured.memory_latency_ns > latencies[-1]
+
+
+def test_plain_output_shows_measured_beside_nominal():
+    result = probe.ProbeResult(
+        Hierarchy(64, (CacheLevel(1, 47040, 0.98), CacheLevel(2, 549440, 3.42)),
+                  memory_latency_ns=120.0, huge_pages=True,
+                  nominal_levels=(CacheLevel(1, 48 * KIB, None), CacheLevel(2, MIB, None),
+                                  CacheLevel(3, 32 * MIB, None))),
+        (4096, 128 * MIB), (1.0, 120.0), (1.2, 1.5), ((1.0,), (120.0,)), (), True, 2.5, 1.0, ())
+    report = probe.format_report(result)
+    assert "45.9 KiB" in report and "48 KiB" in report
+    assert "537 KiB" in report and "1 MiB" in report
+    assert "32 MiB" in report and "120 ns" in report
+    assert "huge pages" in report
