@@ -33,7 +33,11 @@ volatile uintptr_t probe_sink;
 static long switches_so_far(void)
 {
     struct rusage usage;
+#ifdef RUSAGE_THREAD
     if (getrusage(RUSAGE_THREAD, &usage) != 0)
+#else
+    if (getrusage(RUSAGE_SELF, &usage) != 0)
+#endif
         return 0;
     return usage.ru_nvcsw + usage.ru_nivcsw;
 }

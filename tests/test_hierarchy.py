@@ -182,3 +182,18 @@ def test_sysfs_levels_keep_data_and_unified_caches(tmp_path):
 def test_sysfs_levels_are_empty_where_sysfs_says_nothing(tmp_path):
     assert sysfs_levels(tmp_path / "absent") == []
     assert hier.sysfs_line_bytes(tmp_path / "absent") == hier.DEFAULT_LINE_BYTES
+
+
+def test_default_hierarchy_falls_back_to_sysfs_when_the_probe_finds_nothing(monkeypatch, capsys):
+    import tiler.probe
+    empty = Hierarchy(64, (), cpu=hier.cpu_name())
+    monkeypatch.setattr(tiler.probe, "run_probe", lambda quick: tiler.probe.ProbeResult(
+        empty, (), (), (), (), (), quick, 0.0, 1.0, ("no step found",)))
+    nominal = Hierarchy(64, (CacheLevel(1, 32768, None),), source="sysfs")
+    monkeypatch.setattr(hier, "sysfs_hierarchy", lambda: nominal)
+    assert hier.default_hierarchy() == nominal
+    assert "sysfs" in capsys.readouterr().err
+    assert load_cached() is None
+    monkeypatch.setattr(hier, "sysfs_hierarchy", lambda: Hierarchy(64, (), source="sysfs"))
+    with pytest.raises(TilerError, match="--cache-sizes"):
+        hier.default_hierarchy()

@@ -228,12 +228,43 @@ def test_the_kernels_are_built_once_and_cached(tmp_path):
     assert first.stat().st_mtime_ns == built_at
 
 
+def test_the_probe_buffer_is_in_huge_pages_where_the_kernel_offers_them():
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as setting:
+            offered = "[never]" not in setting.read()
+    except OSError:
+        offered = False
+    if not offered:
+        pytest.skip("no transparent huge pages on this kernel")
+    kernels = probe._kernels()
+    length, advised = 16 * MIB, probe.ctypes.c_int()
+    buffer = kernels.probe_alloc(length, probe.HUGE_PAGE_BYTES, 1, probe.ctypes.byref(advised))
+    try:
+        assert buffer % probe.HUGE_PAGE_BYTES == 0 and advised.value == 1
+        assert probe.huge_page_fraction(buffer, length) >= 0.9
+    finally:
+        kernels.probe_free(buffer, length)
+
+
 def test_plot_without_matplotlib_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     result = probe.ProbeResult(Hierarchy(64, ()), (4096,), (1.0,), (1.0,), ((1.0,),), (), True,
                                0.0, 1.0, ())
     with pytest.raises(TilerError, match="matplotlib"):
         probe.plot_curve(result, str(tmp_path / "curve.png"))
+
+
+def test_plot_draws_both_curves(tmp_path):
+    pytest.importorskip("matplotlib")
+    sizes = tuple(THIS_MACHINE_SIZES)
+    result = probe.ProbeResult(
+        Hierarchy(64, tuple(probe.detect_levels(sizes, THIS_MACHINE_CHASE)),
+                  nominal_levels=(CacheLevel(1, 48 * KIB, None),)),
+        sizes, tuple(THIS_MACHINE_CHASE), tuple(THIS_MACHINE_TRIANGLE),
+        tuple((latency,) for latency in THIS_MACHINE_CHASE), (), True, 1.0, 1.0, ())
+    path = tmp_path / "curve.png"
+    probe.plot_curve(result, str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_probe_on_this_machine(capsys):

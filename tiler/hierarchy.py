@@ -316,7 +316,8 @@ def default_hierarchy() -> Hierarchy:
     """Return the cached probe result, running the quick probe once (and caching it) if none.
 
     When the probe finds no level at all (a curve too noisy to read), the nominal sysfs sizes
-    stand in, with a warning; they are not cached, so the next run probes again.
+    stand in, with a warning; they are not cached, so the next run probes again. With neither,
+    ``TilerError`` asks for ``--cache-sizes``.
     """
     cached = load_cached()
     if cached is not None:
@@ -329,8 +330,12 @@ def default_hierarchy() -> Hierarchy:
     if result.hierarchy.levels:
         save_cached(result.hierarchy)
         return result.hierarchy
+    nominal = sysfs_hierarchy()
+    if not nominal.levels:
+        raise TilerError("no cache hierarchy: the latency probe found no level and sysfs lists "
+                         "none; give the sizes with --cache-sizes (e.g. 48K,2M,32M)")
     _warn("the probe found no cache level; using the nominal sizes from sysfs")
-    return sysfs_hierarchy()
+    return nominal
 
 
 def now_iso() -> str:

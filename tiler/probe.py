@@ -85,6 +85,8 @@ WARM_STEPS = 1 << 16
 # A point whose samples spread by more than this (interquartile range over median) is measured
 # again.
 NOISY_SPREAD = 0.10
+# Points this close to a plateau's end fix where its level ends, and are worth measuring again.
+EDGE_POINTS = 2
 # A sample during which the thread was switched out timed someone else too: it is taken again,
 # this many times at most.
 SAMPLE_ATTEMPTS = 4
@@ -349,9 +351,12 @@ def compile_kernels() -> Path:
     library = cache_dir() / "probes" / f"latency-{key}.so"
     if library.exists():
         return library
-    library.parent.mkdir(parents=True, exist_ok=True)
     work = library.with_name(f".{library.stem}-{os.getpid()}")
-    work.mkdir(exist_ok=True)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise TilerError(f"cannot build the latency probe in {library.parent}: {error.strerror} "
+                         f"(set TILER_CACHE_DIR to a writable directory)") from None
     try:
         (work / "latency.c").write_bytes(source)
         built = subprocess.run([*compiler, *COMPILER_FLAGS, "-o", str(work / "latency.so"),
@@ -368,7 +373,11 @@ def compile_kernels() -> Path:
 
 @functools.cache
 def _kernels() -> ctypes.CDLL:
-    library = ctypes.CDLL(str(compile_kernels()))
+    path = compile_kernels()
+    try:
+        library = ctypes.CDLL(str(path))
+    except OSError as error:
+        raise TilerError(f"cannot load the latency probe {path}: {error}") from None
     size, pointer = ctypes.c_size_t, ctypes.c_void_p
     library.probe_alloc.restype = pointer
     library.probe_alloc.argtypes = [size, size, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
@@ -476,6 +485,18 @@ class _Sweep:
         """Return the points whose chase samples spread more than NOISY_SPREAD."""
         return [i for i, samples in enumerate(self.chase) if _spread(samples) > NOISY_SPREAD]
 
+    def noisy_points_that_matter(self) -> list[int]:
+        """Return the noisy points on the plateaus of the curve so far or next to their ends.
+
+        Points on a steep rise vary by nature (a slightly smaller share of a shared cache moves
+        them a lot) and do not move the levels; measuring them again would only spend time.
+        """
+        medians = [float(np.median(samples)) for samples in self.chase]
+        plateaus = analyse_curve(self.sizes, medians).plateaus
+        near = {i for first, last, _ in plateaus
+                for i in range(first - EDGE_POINTS, last + EDGE_POINTS + 1)}
+        return [i for i in self.noisy_points() if i in near]
+
 
 def _spread(samples: list[float]) -> float:
     if len(samples) < 3:
@@ -512,7 +533,7 @@ def run_probe(quick: bool = True) -> ProbeResult:
                 sweep.measure(index)
         deadline = started + settings.budget_s
         for _ in range(settings.extra_rounds):
-            noisy = sweep.noisy_points()
+            noisy = sweep.noisy_points_that_matter()
             for _ in range(settings.repeats):
                 for index in noisy:
                     if time.monotonic() < deadline:
@@ -531,8 +552,7 @@ def run_probe(quick: bool = True) -> ProbeResult:
     chase = [float(np.median(samples)) for samples in sweep.chase]
     triangle = [float(np.median(samples)) for samples in sweep.triangle]
     analysis = analyse_curve(sizes, chase, line_bytes=line_bytes, noise=_noise(sweep.chase))
-    # Points on a steep rise vary by nature (a slightly smaller share of a shared cache moves
-    # them a lot); noise on the plateaus, or on many points, is what makes the levels uncertain.
+    # Noise on the plateaus, or on many points, is what makes the levels uncertain.
     on_plateaus = {i for first, last, _ in analysis.plateaus for i in range(first, last + 1)}
     still_noisy = sweep.noisy_points()
     if set(still_noisy) & on_plateaus or len(still_noisy) > len(sizes) // 5:
