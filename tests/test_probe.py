@@ -138,6 +138,16 @@ def test_a_spike_inside_a_plateau_is_not_a_level():
     assert_levels_match(probe.detect_levels(sizes, latency))
 
 
+def test_a_long_burst_of_load_is_not_a_level():
+    # An octave of the L2 plateau measured while another process thrashed the caches: it looks
+    # like L3, but latency cannot fall again at larger working sets.
+    sizes = grid()
+    latency = staircase(sizes, noise=0.01)
+    burst = [i for i, size in enumerate(sizes) if 80 * KIB <= size <= 256 * KIB]
+    latency[burst] *= 3
+    assert_levels_match(probe.detect_levels(sizes, latency))
+
+
 def test_a_curve_still_rising_at_its_end_reports_a_lower_bound():
     # The sweep stops an octave past L3, where the miss tail to memory is still climbing.
     sizes = grid(high=16 * MIB)

@@ -19,6 +19,7 @@ do not show up as an extra cache level (4 KiB pages with a 2048-entry TLB cover 
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import functools
 import hashlib
@@ -29,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +52,8 @@ from tiler.hierarchy import (
 
 # A plateau must stay flat over at least this span, so a pause in a rise is not a cache level.
 MIN_PLATEAU_OCTAVES = 0.75
+# Sizes are rounded to whole lines, so a span on the grid may fall short of its nominal octaves.
+GRID_SLACK_OCTAVES = 0.05
 # Slope of ln(latency) per octave of working set under which a piece counts as flat. Past a
 # capacity C a randomly replaced cache misses a fraction 1 - C/W, a tail whose slope falls under
 # 0.2 beyond about 5 C, where the latency is within 25% of the next level's.
@@ -152,13 +156,13 @@ class ProbeResult:
 
 # --- detection ----------------------------------------------------------------------------------
 
-def detect_levels(sizes, latencies, *, line_bytes: int = 64,
+def detect_levels(sizes: Sequence[int], latencies: Sequence[float], *, line_bytes: int = 64,
                   noise: float | None = None) -> list[CacheLevel]:
     """Return the cache levels a latency-vs-working-set curve shows (see ``analyse_curve``)."""
     return list(analyse_curve(sizes, latencies, line_bytes=line_bytes, noise=noise).levels)
 
 
-def analyse_curve(sizes, latencies, *, line_bytes: int = 64,
+def analyse_curve(sizes: Sequence[int], latencies: Sequence[float], *, line_bytes: int = 64,
                   noise: float | None = None) -> CurveAnalysis:
     """Return the levels, memory latency and plateaus of a latency curve.
 
@@ -277,16 +281,25 @@ def _segments(x: np.ndarray, y: np.ndarray, sigma: float) -> list[tuple[int, int
 def _plateau_pieces(x: np.ndarray, pieces: list[tuple[int, int, float]]) -> list[tuple[int, int]]:
     """Return the pieces flat and long enough to be plateaus rather than parts of a rise."""
     return [(first, last) for first, last, slope in pieces
-            if x[last] - x[first] >= MIN_PLATEAU_OCTAVES - 1e-6 and abs(slope) < FLAT_SLOPE]
+            if x[last] - x[first] >= MIN_PLATEAU_OCTAVES - GRID_SLACK_OCTAVES
+            and abs(slope) < FLAT_SLOPE]
 
 
 def _merge_plateaus(runs: list[tuple[int, int]], y: np.ndarray) -> list[tuple[int, int, float]]:
-    """Return the flat runs as (first, last, median ln latency), joining those close in latency."""
+    """Return the flat runs as (first, last, median ln latency), joining those close in latency.
+
+    Latency cannot fall as the working set grows, and interference only ever slows a sample, so
+    a plateau well above the one after it was a long burst of load and is dropped.
+    """
     plateaus: list[tuple[int, int, float]] = []
     members: list[list[tuple[int, int]]] = []
+    step = math.log(MIN_STEP_RATIO)
     for first, last in runs:
         level = float(np.median(y[first:last + 1]))
-        if plateaus and abs(level - plateaus[-1][2]) < math.log(MIN_STEP_RATIO):
+        while plateaus and plateaus[-1][2] - level >= step:
+            plateaus.pop()
+            members.pop()
+        if plateaus and abs(level - plateaus[-1][2]) < step:
             members[-1].append((first, last))
             points = np.concatenate([y[a:b + 1] for a, b in members[-1]])
             plateaus[-1] = (plateaus[-1][0], last, float(np.median(points)))
@@ -309,6 +322,8 @@ def _crossing_size(x: np.ndarray, y: np.ndarray, first: int, end: int, level_y: 
     j = min(end, len(x) - 1)
     while j < len(x) - 1 and y[j] <= threshold:
         j += 1
+    if y[j] <= threshold:
+        return 2.0 ** x[j]
     while j > first and y[j - 1] > threshold:
         j -= 1
     if j == first:
@@ -462,7 +477,7 @@ class _Sweep:
             lambda switches: self.kernels.triangle_time(self.buffer, lines, self.line_bytes,
                                                         rows, switches)))
 
-    def _undisturbed(self, sample) -> float:
+    def _undisturbed(self, sample: Callable[[object], float]) -> float:
         """Return a sample during which the thread kept its core, if one comes in a few tries."""
         switches = ctypes.c_long()
         for _ in range(SAMPLE_ATTEMPTS):
@@ -651,7 +666,7 @@ def plot_curve(result: ProbeResult, path: str) -> None:
         plt.close(figure)
 
 
-def run_probe_command(args) -> int:
+def run_probe_command(args: argparse.Namespace) -> int:
     """Run ``tiler probe``: measure, cache unless --no-cache, print the report or the JSON."""
     result = run_probe(quick=args.quick)
     for warning in result.warnings:
