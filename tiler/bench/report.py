@@ -1,0 +1,305 @@
+"""The results of ``tiler bench`` as a JSON object, a table and a bar chart."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import platform
+from typing import TextIO
+
+from tiler.bench.harness import KernelResult, SuiteResult, VariantResult
+from tiler.bench.programs import compiler_version
+from tiler.bench.variants import POLLY_FLAGS
+from tiler.errors import TilerError
+
+# Format of the JSON object, bumped when a key changes meaning.
+JSON_FORMAT = 1
+# Short forms of the statuses of variants that were not timed, for the table.
+STATUS_LABELS = {"wrong": "WRONG", "tile-error": "tile err", "build-error": "build err",
+                 "run-error": "run err", "not-tiled": "untiled", "skipped": "-"}
+
+
+def suite_to_dict(suite: SuiteResult) -> dict:
+    """Return every figure of ``suite`` as a JSON-ready object."""
+    settings = suite.settings
+    means = suite.geometric_means()
+    polly = None
+    if settings.polly_compiler is not None:
+        polly = {"command": list(settings.polly_compiler),
+                 "version": compiler_version(settings.polly_compiler),
+                 "flags": [*settings.flags, *POLLY_FLAGS]}
+    hierarchy = settings.hierarchy
+    return {
+        "format": JSON_FORMAT,
+        "tool": "tiler bench",
+        "measured_at": datetime.datetime.now(datetime.timezone.utc)
+        .replace(microsecond=0).isoformat(),
+        "machine": platform.node(),
+        "compiler": {"command": list(settings.compiler),
+                     "version": compiler_version(settings.compiler),
+                     "flags": list(settings.flags)},
+        "polly": polly,
+        "polly_note": settings.polly_note,
+        "repeat": settings.repeat,
+        "autotune": {"method": settings.autotune,
+                     "budget": settings.budget if settings.autotune == "optuna" else None,
+                     "exhaustive_sizes": list(settings.exhaustive_sizes)
+                     if settings.autotune == "exhaustive" else None,
+                     "runs_per_trial": settings.runs_per_trial, "seed": settings.seed},
+        "hierarchy": hierarchy.to_dict() if hierarchy is not None else None,
+        "relative_tolerance": settings.relative_tolerance,
+        "variants": list(suite.variants),
+        "kernels": {kernel.name: kernel_to_dict(kernel) for kernel in suite.kernels},
+        "geomean": {"speedup": {name: means[name][0] for name in suite.variants},
+                    "kernels": {name: means[name][1] for name in suite.variants},
+                    "default_vs_autotuned": means["default_vs_autotuned"][0],
+                    "tuning_s": sum(kernel.tuning.wall_s for kernel in suite.kernels
+                                    if kernel.tuning is not None),
+                    "model_s": sum(kernel.model_s for kernel in suite.kernels)},
+    }
+
+
+def kernel_to_dict(kernel: KernelResult) -> dict:
+    """Return one kernel's figures as a JSON-ready object."""
+    tuning = kernel.tuning
+    search = None
+    if tuning is not None:
+        best = tuning.best
+        search = {"method": tuning.method, "library": tuning.library,
+                  "evaluations": len(tuning.trials),
+                  "failed": sum(1 for trial in tuning.trials if trial.seconds is None),
+                  "best_sizes": list(best.sizes) if best else None,
+                  "best_trial_s": best.seconds if best else None,
+                  "trials": [{"sizes": list(trial.sizes), "seconds": trial.seconds}
+                             for trial in tuning.trials]}
+    return {"file": kernel.path, "polybench": kernel.polybench, "error": kernel.error or None,
+            "variants": {name: variant_to_dict(variant, kernel)
+                         for name, variant in kernel.variants.items()},
+            "tuning_s": tuning.wall_s if tuning is not None else None,
+            "tuning": search,
+            "model_s": kernel.model_s, "pass_s": kernel.pass_s,
+            "default_vs_autotuned": kernel.default_vs_autotuned()}
+
+
+def variant_to_dict(variant: VariantResult, kernel: KernelResult) -> dict:
+    """Return one variant's figures as a JSON-ready object."""
+    return {"median_s": variant.median_s, **variant.spread(), "times_s": list(variant.times_s),
+            "ok": variant.ok, "status": variant.status,
+            "speedup": kernel.speedup(variant.name),
+            "tile_sizes": [list(sizes) for sizes in variant.band_sizes],
+            "given_sizes": list(variant.given_sizes) if variant.given_sizes else None,
+            "choice_s": variant.choice_s, "timing": variant.timing,
+            "max_relative_difference": variant.max_relative_difference,
+            "toolchain": variant.toolchain, "note": variant.note}
+
+
+def write_json(suite: SuiteResult, path: str) -> None:
+    """Write ``suite_to_dict(suite)`` to ``path``."""
+    from tiler.pipeline import write_atomically
+    try:
+        write_atomically(path, json.dumps(suite_to_dict(suite), indent=2) + "\n")
+    except OSError as error:
+        raise TilerError(f"cannot write the results: {error.strerror}", filename=path) from None
+
+
+# -- the table ---------------------------------------------------------------------------------
+
+def table_rows(suite: SuiteResult) -> tuple[list[str], list[list[str]]]:
+    """Return the header and the rows of the summary table (geometric means last)."""
+    tuned = "autotuned" in suite.variants
+    header = ["kernel", "original"] + [f"{name}" for name in suite.variants[1:]]
+    if tuned:
+        header += ["tuning", "default/tuned"]
+    rows = []
+    for kernel in suite.kernels:
+        original = kernel.variants["original"]
+        row = [kernel.name, _seconds_cell(original)]
+        row += [_speedup_cell(kernel, kernel.variants.get(name)) for name in suite.variants[1:]]
+        if tuned:
+            row.append(f"{_duration(kernel.tuning.wall_s)}/{len(kernel.tuning.trials)}"
+                       if kernel.tuning else "-")
+            ratio = kernel.default_vs_autotuned()
+            row.append(f"{ratio:.2f}" if ratio else "-")
+        rows.append(row)
+    means = suite.geometric_means()
+    row = ["geomean", ""] + [f"{means[name][0]:.2f}x" if means[name][0] else "-"
+                             for name in suite.variants[1:]]
+    if tuned:
+        total = sum(kernel.tuning.wall_s for kernel in suite.kernels if kernel.tuning)
+        ratio = means["default_vs_autotuned"][0]
+        row += [_duration(total), f"{ratio:.2f}" if ratio else "-"]
+    rows.append(row)
+    return header, rows
+
+
+def sizes_rows(suite: SuiteResult) -> tuple[list[str], list[list[str]]]:
+    """Return the header and rows of the tile sizes each approach chose, per kernel."""
+    header = ["kernel", "default (model)", "model time", "autotuned best", "fixed32"]
+    rows = []
+    for kernel in suite.kernels:
+        default = kernel.variants.get("default")
+        tuned = kernel.variants.get("autotuned")
+        fixed = kernel.variants.get("fixed32")
+        rows.append([kernel.name, _bands(default), f"{kernel.model_s * 1000:.1f} ms",
+                     _bands(tuned), _bands(fixed)])
+    return header, rows
+
+
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    """Return a plain-text table with left-aligned first and right-aligned other columns."""
+    widths = [max(len(row[k]) for row in [header, *rows]) for k in range(len(header))]
+    lines = []
+    for index, row in enumerate([header, *rows]):
+        cells = [row[0].ljust(widths[0])] + [cell.rjust(width)
+                                             for cell, width in zip(row[1:], widths[1:])]
+        lines.append("  ".join(cells).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def describe_suite(suite: SuiteResult) -> str:
+    """Return the whole plain-text report: settings, speedups, sizes and notes."""
+    header, rows = table_rows(suite)
+    size_header, size_rows = sizes_rows(suite)
+    parts = [settings_line(suite), "",
+             "speedup over the original (median of runs; original: median seconds ±half range)",
+             format_table(header, rows), "", "tile sizes per band",
+             format_table(size_header, size_rows)]
+    notes = problem_notes(suite)
+    if notes:
+        parts += ["", *notes]
+    return "\n".join(parts)
+
+
+def print_report(suite: SuiteResult, stream: TextIO) -> None:
+    """Print the report: with rich's tables on a terminal, as plain text otherwise."""
+    try:
+        if not stream.isatty():
+            raise ImportError
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        print(describe_suite(suite), file=stream)
+        return
+    console = Console(file=stream)
+    console.print(settings_line(suite), highlight=False)
+    for title, (header, rows) in (("speedup over the original", table_rows(suite)),
+                                  ("tile sizes per band", sizes_rows(suite))):
+        table = Table(title=title)
+        for index, name in enumerate(header):
+            table.add_column(name, justify="left" if index == 0 else "right")
+        geomean_last = title.startswith("speedup")
+        for index, row in enumerate(rows):
+            table.add_row(*row, end_section=geomean_last and index == len(rows) - 2)
+        console.print(table)
+    for note in problem_notes(suite):
+        console.print(note, highlight=False, markup=False)
+
+
+def settings_line(suite: SuiteResult) -> str:
+    """Return one line naming the compiler, flags, caches, runs and tuner."""
+    settings = suite.settings
+    hierarchy = settings.hierarchy
+    caches = ", ".join(f"L{level.level} {_size(level.size_bytes)}" for level in hierarchy.levels) \
+        if hierarchy is not None else "measured"
+    tuner = {"optuna": f"optuna, {settings.budget} evaluations",
+             "exhaustive": f"exhaustive over {','.join(map(str, settings.exhaustive_sizes))}",
+             "none": "none"}[settings.autotune]
+    polly = " ".join(settings.polly_compiler) if settings.polly_compiler else \
+        (settings.polly_note or "not asked")
+    return (f"{' '.join(settings.compiler)} {' '.join(settings.flags)}; caches {caches}; "
+            f"{settings.repeat} runs per variant; tuner: {tuner}; Polly: {polly}")
+
+
+def problem_notes(suite: SuiteResult) -> list[str]:
+    """Return a line per variant that was not timed, saying why."""
+    notes = []
+    for kernel in suite.kernels:
+        for variant in kernel.variants.values():
+            if not variant.ok and variant.note and variant.status != "skipped":
+                first = variant.note.splitlines()[0][:300]
+                notes.append(f"{kernel.name} {variant.name}: {variant.status}: {first}")
+    skipped = {variant.note for kernel in suite.kernels for variant in kernel.variants.values()
+               if variant.status == "skipped" and variant.note}
+    notes += [f"skipped: {note}" for note in sorted(skipped)]
+    return notes
+
+
+def _seconds_cell(variant: VariantResult) -> str:
+    if variant.median_s is None:
+        return STATUS_LABELS.get(variant.status, variant.status)
+    spread = variant.spread()
+    half_range = (spread["max_s"] - spread["min_s"]) / 2 / variant.median_s * 100
+    return f"{variant.median_s:.3f} s ±{half_range:.0f}%"
+
+
+def _speedup_cell(kernel: KernelResult, variant: VariantResult | None) -> str:
+    if variant is None:
+        return "-"
+    speedup = kernel.speedup(variant.name)
+    if speedup is None:
+        return STATUS_LABELS.get(variant.status, variant.status)
+    return f"{speedup:.2f}x"
+
+
+def _bands(variant: VariantResult | None) -> str:
+    if variant is None or not variant.band_sizes:
+        return "-" if variant is None or variant.ok else STATUS_LABELS.get(variant.status, "-")
+    return " ".join("x".join(map(str, sizes)) for sizes in variant.band_sizes)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.3g} ms"
+    return f"{seconds:.1f} s" if seconds < 100 else f"{seconds:.0f} s"
+
+
+def _size(size: int) -> str:
+    return f"{size / 1024:.0f}K" if size < 1 << 20 else f"{size / (1 << 20):.1f}M"
+
+
+# -- the plot ----------------------------------------------------------------------------------
+
+def plot_suite(suite: SuiteResult, path: str) -> None:
+    """Draw the speedups per kernel and the time each approach took to choose its sizes."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise TilerError("--plot needs matplotlib: pip install 'tiler[plot]'") from None
+    variants = [name for name in suite.variants if name != "original"]
+    labels = [kernel.name for kernel in suite.kernels] + ["geomean"]
+    means = suite.geometric_means()
+    figure, (bars, costs) = plt.subplots(1, 2, figsize=(max(8, 1.1 * len(labels) + 4), 4.8),
+                                         gridspec_kw={"width_ratios": [3, 1]})
+    width = 0.8 / max(1, len(variants))
+    for index, name in enumerate(variants):
+        values = [kernel.speedup(name) or 0.0 for kernel in suite.kernels]
+        values.append(means[name][0] or 0.0)
+        positions = [k + (index - (len(variants) - 1) / 2) * width for k in range(len(labels))]
+        bars.bar(positions, values, width, label=name, color=f"C{index}")
+    bars.axhline(1.0, color="black", linewidth=0.8)
+    bars.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+    bars.set_ylabel("speedup over the original (median)")
+    bars.set_title("speedup (0: wrong, failed or not measured)")
+    bars.legend(fontsize=8)
+    choosing = {"model\n(default)": sum(kernel.model_s for kernel in suite.kernels),
+                "search\n(autotuned)": sum(kernel.tuning.wall_s for kernel in suite.kernels
+                                          if kernel.tuning is not None)}
+    costs.bar(list(choosing), [max(value, 1e-4) for value in choosing.values()],
+              color=["C0", "C2"])
+    for position, value in enumerate(choosing.values()):
+        costs.annotate(_duration(value), (position, max(value, 1e-4)), ha="center",
+                       va="bottom", fontsize=8)
+    costs.set_yscale("log")
+    costs.set_ylabel("seconds to choose tile sizes (all kernels)")
+    costs.set_title("cost of the choice")
+    figure.tight_layout()
+    try:
+        figure.savefig(path, dpi=120)
+    except OSError as error:
+        raise TilerError(f"cannot write the plot: {error.strerror}", filename=path) from None
+    finally:
+        plt.close(figure)
