@@ -37,7 +37,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the C compiler of every variant but Polly (default: gcc)")
     parser.add_argument("--cflags", default=DEFAULT_CFLAGS, metavar="FLAGS",
                         help=f"compiler flags, -D problem sizes included (default: "
-                        f"'{DEFAULT_CFLAGS}')")
+                        f"'{DEFAULT_CFLAGS}'; a single flag needs the = form: --cflags=-O2)")
     parser.add_argument("--sizes", metavar="N=4000,M=3000", type=_define_list, default=(),
                         help="problem-size macros, added to the flags as -DN=4000 -DM=3000")
     parser.add_argument("--repeat", type=_positive_int, default=DEFAULT_REPEAT, metavar="R",

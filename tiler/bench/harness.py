@@ -187,7 +187,9 @@ class KernelResult:
         other = self.variants.get(variant)
         if base is None or other is None or base.median_s is None or other.median_s is None:
             return None
-        return base.median_s / other.median_s if other.median_s > 0 else None
+        if base.median_s <= 0 or other.median_s <= 0:
+            return None         # below the timer's resolution
+        return base.median_s / other.median_s
 
     def default_vs_autotuned(self) -> float | None:
         """Return the model's speedup over the tuner's: 1 means the model matched the tuner,

@@ -220,6 +220,10 @@ def problem_notes(suite: SuiteResult) -> list[str]:
             if not variant.ok and variant.note and variant.status != "skipped":
                 first = variant.note.splitlines()[0][:300]
                 notes.append(f"{kernel.name} {variant.name}: {variant.status}: {first}")
+    for kernel in suite.kernels:
+        if any(variant.median_s == 0 for variant in kernel.variants.values()):
+            notes.append(f"{kernel.name}: a time of 0 s is below the program's timer "
+                         "resolution; no ratio is given (make the problem larger)")
     skipped = {variant.note for kernel in suite.kernels for variant in kernel.variants.values()
                if variant.status == "skipped" and variant.note}
     notes += [f"skipped: {note}" for note in sorted(skipped)]
@@ -230,6 +234,8 @@ def _seconds_cell(variant: VariantResult) -> str:
     if variant.median_s is None:
         return STATUS_LABELS.get(variant.status, variant.status)
     spread = variant.spread()
+    if variant.median_s <= 0:
+        return "0 s"
     half_range = (spread["max_s"] - spread["min_s"]) / 2 / variant.median_s * 100
     return f"{variant.median_s:.3f} s ±{half_range:.0f}%"
 
