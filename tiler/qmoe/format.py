@@ -1,0 +1,492 @@
+"""The QMoE sub-1-bit format: ternary quantisation, the pair dictionary, encoding and the file.
+
+A weight matrix is quantised per output row to the grid {lo, 0, hi}; consecutive weights are
+paired (9 pair symbols) and each row becomes an independent stream of 16-bit codes, each code
+naming a dictionary word of 1 to 14 pairs. The dictionary is a variable-to-fixed (Tunstall) code
+over the pair symbols under an i.i.d. model of the pairs, prefix-closed, so greedy longest-match
+parsing always succeeds and a row may end in the middle of any word.
+
+File layout (numpy ``.npz``, uncompressed, read with ``allow_pickle=False``):
+
+======================  ===============  ====================================================
+key                     dtype, shape     meaning
+======================  ===============  ====================================================
+``magic``               uint8[8]         ``b"QMOETERN"``
+``version``             uint32[1]        ``FORMAT_VERSION``
+``dictionary.parent``   uint16[D]        word i is word ``parent[i]`` followed by one pair
+``dictionary.symbol``   uint8[D]         the pair appended (0..8); entry 0 is the empty word
+``layer_names``         uint8[n]         UTF-8 JSON list of the layer names, in order
+``layer{i}.shape``      int64[2]         rows R and columns K of layer i
+``layer{i}.offsets``    uint32[R+1]      row r's codes are ``codes[offsets[r]:offsets[r+1]]``
+``layer{i}.codes``      uint16[n]        the code streams of all rows, one after another
+``layer{i}.lo``         uint16[R]        bf16 bits of each row's lo (<= 0)
+``layer{i}.hi``         uint16[R]        bf16 bits of each row's hi (>= 0)
+======================  ===============  ====================================================
+
+Pair symbol ``3 * a + b`` holds the weights ``a, b`` as digits 0 (zero), 1 (hi), 2 (lo); a row
+of odd length has its last pair completed by a zero. Every file is validated on load: anything
+that is not exactly this layout raises ``TilerError``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import zipfile
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tiler.errors import TilerError
+
+MAGIC = b"QMOETERN"
+FORMAT_VERSION = 1
+
+PAIR_SYMBOLS = 9
+# QMoE's dictionary: 2^16 words (one 16-bit code each) of at most 14 pairs (28 weights).
+DICTIONARY_SIZE = 1 << 16
+MAX_WORD_PAIRS = 14
+# The decoding kernels do a fixed amount of work per word: up to three nonzero weights. At the
+# sparsities the format targets (85-92 % zeros) a word holds 2.7 nonzeros on average and leaving
+# out the words with more costs under 0.2 % of the code length.
+MAX_WORD_NONZEROS = 3
+# Row offsets are stored as 32-bit prefix sums (4 G codes, some 10^11 weights, per layer).
+MAX_LAYER_CODES = (1 << 32) - 1
+# The zero fraction QMoE observes on its ternary experts, and the one this quantiser aims at.
+DEFAULT_ZERO_FRACTION = 0.885
+# Symbol counts are smoothed by this many pseudo-observations, so no symbol has probability 0.
+SMOOTHING_COUNT = 1.0
+
+_DIGIT_NONZEROS = np.array([0, 1, 1])
+SYMBOL_NONZEROS = (_DIGIT_NONZEROS[:, None] + _DIGIT_NONZEROS[None, :]).ravel()
+DIGIT_TO_TERNARY = np.array([0, 1, -1], dtype=np.int8)
+TERNARY_TO_DIGIT = np.array([2, 0, 1], dtype=np.uint8)  # indexed by ternary + 1
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array = np.ascontiguousarray(array)
+    array.flags.writeable = False
+    return array
+
+
+def bf16_bits(values: np.ndarray) -> np.ndarray:
+    """Return the bf16 bit patterns (uint16) nearest to ``values`` (round half to even)."""
+    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    return rounded.astype(np.uint16)
+
+
+def bf16_values(bits: np.ndarray) -> np.ndarray:
+    """Return the float32 values of bf16 bit patterns."""
+    return (np.asarray(bits, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class TernaryMatrix:
+    """A matrix quantised per row to {lo, 0, hi}.
+
+    Attributes:
+        digits: int8[R, K] of -1 (lo), 0, 1 (hi).
+        lo_bits, hi_bits: uint16[R], bf16 bit patterns of each row's lo <= 0 <= hi.
+    """
+
+    digits: np.ndarray
+    lo_bits: np.ndarray
+    hi_bits: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.digits.shape
+
+    def values(self) -> np.ndarray:
+        """Return the dequantised float32 matrix."""
+        lo, hi = bf16_values(self.lo_bits), bf16_values(self.hi_bits)
+        grid = np.stack([np.zeros_like(lo), hi, lo], axis=1)  # indexed by digit
+        rows = np.arange(self.digits.shape[0])[:, None]
+        return grid[rows, TERNARY_TO_DIGIT[self.digits + 1].astype(np.intp)]
+
+
+@dataclass(frozen=True, eq=False)
+class Dictionary:
+    """A prefix-closed dictionary of pair sequences, one word per 16-bit code.
+
+    Attributes:
+        parent, symbol: word i is word ``parent[i]`` followed by pair ``symbol[i]``; entry 0 is
+            the empty word (the filler that pads rows to a common number of codes).
+        pairs: uint8[D, MAX_WORD_PAIRS], word i's pairs (zero beyond its length).
+        lengths: uint8[D], each word's number of pairs.
+    """
+
+    parent: np.ndarray
+    symbol: np.ndarray
+    pairs: np.ndarray = field(repr=False)
+    lengths: np.ndarray = field(repr=False)
+
+    @property
+    def size(self) -> int:
+        return len(self.parent)
+
+    def nonzeros(self) -> np.ndarray:
+        """Return each word's number of nonzero weights."""
+        mask = np.arange(MAX_WORD_PAIRS)[None, :] < self.lengths[:, None]
+        return (SYMBOL_NONZEROS[self.pairs] * mask).sum(axis=1)
+
+
+@dataclass(frozen=True, eq=False)
+class CompressedLayer:
+    """One weight matrix as independent per-row code streams.
+
+    Attributes:
+        rows, columns: the matrix shape.
+        offsets: int64[rows + 1]; row r's codes are ``codes[offsets[r]:offsets[r + 1]]``.
+        codes: uint16 codes into the dictionary the layer was encoded with.
+        lo_bits, hi_bits: uint16[rows], bf16 bits of each row's grid.
+    """
+
+    rows: int
+    columns: int
+    offsets: np.ndarray
+    codes: np.ndarray
+    lo_bits: np.ndarray
+    hi_bits: np.ndarray
+
+    def stored_bits(self) -> int:
+        """Return the bits the layer takes in a file: codes, row offsets and row scales."""
+        return 16 * len(self.codes) + 32 * len(self.offsets) + 32 * self.rows
+
+    def bits_per_weight(self) -> float:
+        """Return the stored bits per weight (the dictionary, shared by all layers, excluded)."""
+        return self.stored_bits() / (self.rows * self.columns)
+
+    def codes_per_row(self) -> np.ndarray:
+        """Return the number of codes of each row."""
+        return np.diff(self.offsets)
+
+
+@dataclass(frozen=True, eq=False)
+class CompressedModel:
+    """Layers sharing one dictionary, as stored in one file."""
+
+    dictionary: Dictionary
+    layers: Mapping[str, CompressedLayer]
+
+
+def quantise_ternary(matrix: np.ndarray,
+                     zero_fraction: float = DEFAULT_ZERO_FRACTION) -> TernaryMatrix:
+    """Return ``matrix`` quantised per row to {lo, 0, hi}, about ``zero_fraction`` of it zero.
+
+    The thresholds are the row's own quantiles: hi/2 is the value that ``(1 - zero_fraction)/2``
+    of the row exceeds, lo/2 the one that as many fall below. So every row has the same share
+    of zeros whatever its length, scale or outliers (a min/max grid zeros more of a long row or
+    of one with a single outlier), which fixes the code rate the dictionary is built for. Then
+    ``w -> hi if w > hi/2, lo if w < lo/2, else 0`` with lo and hi already rounded to bf16; a
+    row whose hi (lo) is 0 maps its positive (negative) weights to 0, the same value.
+
+    Args:
+        matrix: a finite 2-D float matrix (rows are output rows).
+        zero_fraction: the share of each row to round to 0, in [0, 1).
+    """
+    matrix = np.asarray(matrix)
+    if matrix.ndim != 2 or matrix.size == 0:
+        raise TilerError(f"expected a non-empty 2-D matrix, got shape {matrix.shape}")
+    if not 0.0 <= zero_fraction < 1.0:
+        raise TilerError(f"zero fraction must be in [0, 1), got {zero_fraction}")
+    weights = matrix.astype(np.float64)
+    if not np.isfinite(weights).all():
+        raise TilerError("the matrix holds NaN or infinite values")
+    tail = (1.0 - zero_fraction) / 2.0
+    upper, lower = np.quantile(weights, [1.0 - tail, tail], axis=1)
+    lo_bits = bf16_bits(np.minimum(2.0 * lower, 0.0))
+    hi_bits = bf16_bits(np.maximum(2.0 * upper, 0.0))
+    lo, hi = bf16_values(lo_bits).astype(np.float64), bf16_values(hi_bits).astype(np.float64)
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        raise TilerError("the matrix holds values too large for a bf16 row scale")
+    positive = (weights > hi[:, None] / 2) & (hi[:, None] > 0)
+    negative = (weights < lo[:, None] / 2) & (lo[:, None] < 0)
+    digits = positive.astype(np.int8) - negative.astype(np.int8)
+    return TernaryMatrix(_frozen(digits), _frozen(lo_bits), _frozen(hi_bits))
+
+
+def pair_symbols(digits: np.ndarray) -> np.ndarray:
+    """Return uint8[R, ceil(K/2)] pair symbols of a ternary digit matrix (odd K: zero-padded)."""
+    rows, columns = digits.shape
+    padded = np.zeros((rows, columns + columns % 2), dtype=np.uint8)
+    padded[:, :columns] = TERNARY_TO_DIGIT[digits.astype(np.intp) + 1]
+    return 3 * padded[:, 0::2] + padded[:, 1::2]
+
+
+def pair_probabilities(symbol_matrices: list[np.ndarray]) -> np.ndarray:
+    """Return float64[9], the smoothed frequency of each pair symbol over all matrices."""
+    counts = np.full(PAIR_SYMBOLS, SMOOTHING_COUNT)
+    for symbols in symbol_matrices:
+        counts += np.bincount(symbols.ravel(), minlength=PAIR_SYMBOLS)
+    return counts / counts.sum()
+
+
+def iid_pair_probabilities(zero_fraction: float = DEFAULT_ZERO_FRACTION) -> np.ndarray:
+    """Return the pair probabilities of i.i.d. ternary weights with symmetric nonzeros."""
+    single = np.array([zero_fraction, (1 - zero_fraction) / 2, (1 - zero_fraction) / 2])
+    return np.outer(single, single).ravel()
+
+
+def build_dictionary(probabilities: np.ndarray, size: int = DICTIONARY_SIZE,
+                     max_pairs: int = MAX_WORD_PAIRS,
+                     max_nonzeros: int = MAX_WORD_NONZEROS) -> Dictionary:
+    """Return a Tunstall dictionary of ``size`` words for i.i.d. pairs of ``probabilities``.
+
+    Starting from the empty word and the nine single pairs, the most probable word that may
+    still grow is extended by every pair symbol at once (Tunstall's rule), until the codes run
+    out. Every word stays a code, so the dictionary is prefix-closed: greedy parsing always
+    succeeds and a stream may end inside any word. Extending by all nine symbols matters: when a
+    word has only its likely extensions, greedy parsing stops there exactly when a rare pair
+    follows, and the next word then starts with that rare pair; measured on ternary rows with
+    88.5 % zeros, the most-probable-words dictionary needs 1.4 % more codes than this one.
+    Extensions longer than ``max_pairs`` or with more than ``max_nonzeros`` nonzero weights are
+    left out. Words are numbered in the order they are made, so a parent precedes its children.
+
+    Args:
+        probabilities: the 9 pair-symbol probabilities, all positive.
+        size: the number of codes, 10 .. 2^16.
+        max_pairs: the longest word, in pairs (at most ``MAX_WORD_PAIRS``).
+        max_nonzeros: the most nonzero weights in one word, 2 .. ``MAX_WORD_NONZEROS``.
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if probabilities.shape != (PAIR_SYMBOLS,) or not (probabilities > 0).all():
+        raise TilerError("pair probabilities must be 9 positive numbers")
+    if not (PAIR_SYMBOLS + 1 <= size <= DICTIONARY_SIZE and 1 <= max_pairs <= MAX_WORD_PAIRS
+            and 2 <= max_nonzeros <= MAX_WORD_NONZEROS):
+        raise TilerError(f"bad dictionary parameters: size {size}, {max_pairs} pairs, "
+                         f"{max_nonzeros} nonzeros")
+    log_p = np.log(probabilities / probabilities.sum()).tolist()
+    nonzeros_of = SYMBOL_NONZEROS.tolist()
+    parent, symbol = [0], [0]
+    words = [(0.0, 0, 0)]  # (log P, pairs, nonzeros) of each word made so far
+    growable: list[tuple[float, int, int]] = [(0.0, 0, 0)]  # (-log P, pairs, word)
+    while growable and len(parent) < size:
+        _, _, word = heapq.heappop(growable)
+        word_log_p, pairs, nonzeros = words[word]
+        for pair in range(PAIR_SYMBOLS):
+            if nonzeros + nonzeros_of[pair] > max_nonzeros or len(parent) == size:
+                continue
+            parent.append(word)
+            symbol.append(pair)
+            child = (word_log_p + log_p[pair], pairs + 1, nonzeros + nonzeros_of[pair])
+            words.append(child)
+            if child[1] < max_pairs:
+                heapq.heappush(growable, (-child[0], child[1], len(parent) - 1))
+    if len(parent) < size:
+        raise TilerError(f"only {len(parent)} words fit {max_pairs} pairs and {max_nonzeros} "
+                         f"nonzeros; cannot fill {size} codes")
+    return dictionary_from_tree(np.array(parent, dtype=np.uint16),
+                                np.array(symbol, dtype=np.uint8))
+
+
+def dictionary_from_tree(parent: np.ndarray, symbol: np.ndarray) -> Dictionary:
+    """Return the dictionary given by parent links; raise ``TilerError`` unless it is one.
+
+    A dictionary has 10 .. 2^16 entries, entry 0 the empty word, every other word its parent
+    (an earlier entry) plus one pair symbol, no word twice, every single pair present, no word
+    longer than ``MAX_WORD_PAIRS`` or with more than ``MAX_WORD_NONZEROS`` nonzero weights.
+    """
+    parent = np.asarray(parent)
+    symbol = np.asarray(symbol)
+    size = len(parent)
+    if parent.dtype != np.uint16 or symbol.dtype != np.uint8 or parent.ndim != 1 \
+            or symbol.shape != parent.shape:
+        raise TilerError("dictionary arrays must be uint16 parents and uint8 symbols of one length")
+    if not PAIR_SYMBOLS + 1 <= size <= DICTIONARY_SIZE:
+        raise TilerError(f"dictionary of {size} entries; expected 10 .. {DICTIONARY_SIZE}")
+    index = np.arange(size)
+    if (parent[1:] >= index[1:]).any():
+        raise TilerError("dictionary entry refers to a later parent")
+    if (symbol[1:] >= PAIR_SYMBOLS).any():
+        raise TilerError("dictionary entry has a pair symbol beyond 8")
+    keys = parent[1:].astype(np.int64) * PAIR_SYMBOLS + symbol[1:]
+    if len(np.unique(keys)) != size - 1:
+        raise TilerError("dictionary holds the same word twice")
+    if np.count_nonzero(parent[1:] == 0) != PAIR_SYMBOLS:
+        raise TilerError("dictionary lacks a single pair, so some streams would not parse")
+    lengths, nonzeros = _word_lengths(parent, symbol)
+    if lengths.max() > MAX_WORD_PAIRS:
+        raise TilerError(f"dictionary word longer than {MAX_WORD_PAIRS} pairs")
+    if nonzeros.max() > MAX_WORD_NONZEROS:
+        raise TilerError(f"dictionary word with more than {MAX_WORD_NONZEROS} nonzero weights")
+    pairs = np.zeros((size, MAX_WORD_PAIRS), dtype=np.uint8)
+    node = index.copy()
+    for depth_from_end in range(MAX_WORD_PAIRS):
+        alive = lengths - 1 - depth_from_end >= 0
+        pairs[index[alive], (lengths - 1 - depth_from_end)[alive]] = symbol[node[alive]]
+        node = np.where(alive, parent[node], node)
+    return Dictionary(_frozen(parent), _frozen(symbol), _frozen(pairs),
+                      _frozen(lengths.astype(np.uint8)))
+
+
+def _word_lengths(parent: np.ndarray, symbol: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return each entry's length in pairs and number of nonzeros (parents precede children)."""
+    size = len(parent)
+    lengths = np.zeros(size, dtype=np.int64)
+    nonzeros = np.zeros(size, dtype=np.int64)
+    settled = np.zeros(size, dtype=bool)
+    settled[0] = True
+    # Each round settles the entries whose parent is settled: one round per word length.
+    for _ in range(MAX_WORD_PAIRS + 1):
+        ready = ~settled & settled[parent]
+        if not ready.any():
+            break
+        lengths[ready] = lengths[parent[ready]] + 1
+        nonzeros[ready] = nonzeros[parent[ready]] + SYMBOL_NONZEROS[symbol[ready]]
+        settled |= ready
+    if not settled.all():
+        lengths[~settled] = MAX_WORD_PAIRS + 1
+    return lengths, nonzeros
+
+
+def encode(ternary: TernaryMatrix, dictionary: Dictionary) -> CompressedLayer:
+    """Return the layer of ``ternary`` as per-row greedy longest-match code streams."""
+    symbols = pair_symbols(ternary.digits)
+    rows, pair_count = symbols.shape
+    child = np.full((dictionary.size, PAIR_SYMBOLS), -1, dtype=np.int32)
+    child[dictionary.parent[1:], dictionary.symbol[1:]] = np.arange(1, dictionary.size)
+    # Walk all rows at once, one pair position at a time: a row emits its current word where
+    # the next pair does not extend it, and starts the next word at that pair.
+    ends = np.zeros((pair_count, rows), dtype=bool)
+    emitted = np.zeros((pair_count, rows), dtype=np.uint16)
+    node = child[0, symbols[:, 0]]
+    for position in range(1, pair_count):
+        extended = child[node, symbols[:, position]]
+        stop = extended < 0
+        ends[position - 1] = stop
+        emitted[position - 1] = node
+        node = np.where(stop, child[0, symbols[:, position]], extended)
+    ends[pair_count - 1] = True
+    emitted[pair_count - 1] = node
+    codes = emitted.T[ends.T]
+    offsets = np.concatenate([[0], np.cumsum(ends.sum(axis=0))]).astype(np.int64)
+    if offsets[-1] > MAX_LAYER_CODES:
+        raise TilerError(f"{offsets[-1]} codes do not fit the 32-bit row offsets of a layer")
+    return CompressedLayer(rows, ternary.shape[1], _frozen(offsets), _frozen(codes),
+                           ternary.lo_bits, ternary.hi_bits)
+
+
+def compress(matrices: Mapping[str, np.ndarray], zero_fraction: float = DEFAULT_ZERO_FRACTION,
+             dictionary: Dictionary | None = None) -> CompressedModel:
+    """Return the matrices quantised and encoded with one dictionary (built from all of them
+    unless given)."""
+    ternaries = {name: quantise_ternary(matrix, zero_fraction) for name, matrix in matrices.items()}
+    if dictionary is None:
+        probabilities = pair_probabilities([pair_symbols(t.digits) for t in ternaries.values()])
+        dictionary = build_dictionary(probabilities)
+    layers = {name: encode(ternary, dictionary) for name, ternary in ternaries.items()}
+    return CompressedModel(dictionary, layers)
+
+
+def save_compressed(path: str | Path, model: CompressedModel) -> None:
+    """Write ``model`` to ``path`` in the layout of this module's docstring."""
+    arrays: dict[str, np.ndarray] = {
+        "magic": np.frombuffer(MAGIC, dtype=np.uint8),
+        "version": np.array([FORMAT_VERSION], dtype=np.uint32),
+        "dictionary.parent": model.dictionary.parent,
+        "dictionary.symbol": model.dictionary.symbol,
+        "layer_names": np.frombuffer(json.dumps(list(model.layers)).encode(), dtype=np.uint8),
+    }
+    for number, layer in enumerate(model.layers.values()):
+        arrays[f"layer{number}.shape"] = np.array([layer.rows, layer.columns], dtype=np.int64)
+        arrays[f"layer{number}.offsets"] = layer.offsets.astype(np.uint32)
+        arrays[f"layer{number}.codes"] = layer.codes
+        arrays[f"layer{number}.lo"] = layer.lo_bits
+        arrays[f"layer{number}.hi"] = layer.hi_bits
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.partial")
+    try:
+        with open(temporary, "wb") as stream:
+            np.savez(stream, **arrays)
+        temporary.replace(target)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise TilerError(f"cannot write '{path}': {error.strerror}", filename=str(path)) from None
+
+
+def load_compressed(path: str | Path) -> CompressedModel:
+    """Return the model stored at ``path``; raise ``TilerError`` for anything but a valid file."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except FileNotFoundError:
+        raise TilerError(f"no such file '{path}'", filename=str(path)) from None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as error:
+        raise TilerError(f"not a QMoE file (unreadable archive: {error})",
+                         filename=str(path)) from None
+    try:
+        return _model_from_arrays(arrays)
+    except TilerError as error:
+        raise error.with_filename(str(path)) from None
+
+
+def _array(arrays: Mapping[str, np.ndarray], name: str, dtype: type, ndim: int) -> np.ndarray:
+    if name not in arrays:
+        raise TilerError(f"missing array '{name}'")
+    array = arrays[name]
+    if array.dtype != np.dtype(dtype).newbyteorder("<") or array.ndim != ndim:
+        raise TilerError(f"array '{name}' is {array.dtype}[{array.ndim}-D], expected "
+                         f"{np.dtype(dtype)}[{ndim}-D]")
+    return array.astype(np.dtype(dtype), copy=False)
+
+
+def _model_from_arrays(arrays: Mapping[str, np.ndarray]) -> CompressedModel:
+    magic = arrays.get("magic")
+    if magic is None or magic.dtype != np.uint8 or magic.tobytes() != MAGIC:
+        raise TilerError("not a QMoE file (wrong magic)")
+    version = _array(arrays, "version", np.uint32, 1)
+    if version.tolist() != [FORMAT_VERSION]:
+        raise TilerError(f"QMoE file version {version.tolist()}, this reader knows "
+                         f"{FORMAT_VERSION}")
+    dictionary = dictionary_from_tree(_array(arrays, "dictionary.parent", np.uint16, 1),
+                                      _array(arrays, "dictionary.symbol", np.uint8, 1))
+    try:
+        names = json.loads(_array(arrays, "layer_names", np.uint8, 1).tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise TilerError("layer names are not a JSON list") from None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names) \
+            or len(set(names)) != len(names):
+        raise TilerError("layer names are not a list of distinct strings")
+    layers = {name: _layer_from_arrays(arrays, f"layer{number}", dictionary)
+              for number, name in enumerate(names)}
+    return CompressedModel(dictionary, layers)
+
+
+def _layer_from_arrays(arrays: Mapping[str, np.ndarray], prefix: str,
+                       dictionary: Dictionary) -> CompressedLayer:
+    shape = _array(arrays, f"{prefix}.shape", np.int64, 1)
+    if len(shape) != 2 or (shape < 1).any() or shape.prod() >= 1 << 48:
+        raise TilerError(f"{prefix}: bad shape {shape.tolist()}")
+    rows, columns = (int(n) for n in shape)
+    offsets = _array(arrays, f"{prefix}.offsets", np.uint32, 1).astype(np.int64)
+    codes = _array(arrays, f"{prefix}.codes", np.uint16, 1)
+    lo_bits = _array(arrays, f"{prefix}.lo", np.uint16, 1)
+    hi_bits = _array(arrays, f"{prefix}.hi", np.uint16, 1)
+    if len(offsets) != rows + 1 or len(lo_bits) != rows or len(hi_bits) != rows:
+        raise TilerError(f"{prefix}: offsets or row scales do not match {rows} rows")
+    if offsets[0] != 0 or offsets[-1] != len(codes):
+        raise TilerError(f"{prefix}: row offsets do not span the {len(codes)} codes "
+                         f"(first {offsets[0]}, last {offsets[-1]})")
+    if (np.diff(offsets) < 1).any():
+        raise TilerError(f"{prefix}: row offsets out of order or a row without codes")
+    if len(codes) and int(codes.max()) >= dictionary.size:
+        raise TilerError(f"{prefix}: code {int(codes.max())} beyond the dictionary of "
+                         f"{dictionary.size} words")
+    if (codes == 0).any():
+        raise TilerError(f"{prefix}: a stream holds the empty filler word")
+    pairs_per_row = np.add.reduceat(dictionary.lengths[codes].astype(np.int64), offsets[:-1])
+    expected = (columns + 1) // 2
+    if (pairs_per_row != expected).any():
+        row = int(np.flatnonzero(pairs_per_row != expected)[0])
+        raise TilerError(f"{prefix}: row {row} decodes to {pairs_per_row[row]} pairs, "
+                         f"expected {expected}")
+    lo, hi = bf16_values(lo_bits), bf16_values(hi_bits)
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()) or (lo > 0).any() or (hi < 0).any():
+        raise TilerError(f"{prefix}: row scales must be finite with lo <= 0 <= hi")
+    return CompressedLayer(rows, columns, _frozen(offsets), _frozen(codes), _frozen(lo_bits),
+                           _frozen(hi_bits))

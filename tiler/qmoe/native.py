@@ -1,0 +1,254 @@
+"""The C decoding kernels: built from source text at run time, called through ctypes.
+
+``build_library`` compiles any C text (the packaged kernel, or the tiler's tiled version of it)
+with ``$CC`` (default ``cc``) and ``-O3 -march=native`` into tiler's cache directory, once per
+text, compiler and flags. ``prepare_layer`` turns a compressed layer into the arrays the kernels
+read; ``DecodingKernels`` runs them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from tiler.errors import TilerError
+from tiler.hierarchy import cache_dir
+from tiler.qmoe.format import (
+    DICTIONARY_SIZE,
+    DIGIT_TO_TERNARY,
+    MAX_WORD_NONZEROS,
+    MAX_WORD_PAIRS,
+    CompressedLayer,
+    Dictionary,
+    bf16_values,
+)
+
+DEFAULT_CFLAGS = ("-O3", "-march=native")
+# Position-independent shared object: what ctypes loads.
+_LIBRARY_FLAGS = ("-fPIC", "-shared", "-std=gnu11")
+MATVEC_SOURCE = "decode_matvec.c"
+MATMAT_SOURCE = "decode_matmat.c"
+HEADER = "qmoe_decode.h"
+# x carries two extra zero values: a word's unused slots read x at the word's start with
+# weight 0, which for the filler words after a row of odd length is one past the padded row.
+INPUT_PADDING = 2
+
+
+def kernel_directory() -> Path:
+    """Return the directory of the packaged kernel sources (also the include directory)."""
+    return Path(str(resources.files("tiler.qmoe") / "kernels"))
+
+
+def kernel_source(name: str) -> str:
+    """Return the text of a packaged kernel source, e.g. ``decode_matmat.c``."""
+    try:
+        return (kernel_directory() / name).read_text(encoding="utf-8")
+    except OSError as error:
+        raise TilerError(f"cannot read the kernel source '{name}': {error.strerror}") from None
+
+
+def compiler_command() -> list[str]:
+    """Return the C compiler command: ``$CC`` or ``cc``."""
+    command = shlex.split(os.environ.get("CC", "") or "cc")
+    if not command or shutil.which(command[0]) is None:
+        raise TilerError(f"no C compiler {command[0] if command else ''!r} to build the QMoE "
+                         f"kernels; set CC to a C compiler")
+    return command
+
+
+@functools.cache
+def _compiler_version(command: tuple[str, ...]) -> str:
+    try:
+        return subprocess.run([*command, "--version"], capture_output=True, text=True,
+                              timeout=60, check=False).stdout
+    except (OSError, subprocess.SubprocessError) as error:
+        raise TilerError(f"cannot run the C compiler {' '.join(command)!r}: {error}") from None
+
+
+def build_library(source: str, name: str = "qmoe",
+                  cflags: tuple[str, ...] = DEFAULT_CFLAGS) -> Path:
+    """Return the shared library compiled from the C text ``source``, building it on first use.
+
+    Args:
+        source: a C translation unit; it may include the kernel header.
+        name: a label for the file name and for error messages.
+        cflags: the optimisation flags.
+    """
+    command = compiler_command()
+    header = kernel_source(HEADER)
+    key = hashlib.sha256("\0".join([source, header, " ".join(command + list(cflags)),
+                                    _compiler_version(tuple(command))]).encode()).hexdigest()
+    library = cache_dir() / "qmoe" / f"{name}-{key[:16]}.so"
+    if library.exists():
+        return library
+    library.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=library.parent) as work:
+        source_path = Path(work) / f"{name}.c"
+        source_path.write_text(source, encoding="utf-8")
+        built = subprocess.run([*command, *cflags, *_LIBRARY_FLAGS, "-I", str(kernel_directory()),
+                                "-o", str(Path(work) / "kernel.so"), str(source_path)],
+                               capture_output=True, text=True, check=False)
+        if built.returncode != 0:
+            raise TilerError(f"the C compiler failed on the {name} kernel:\n"
+                             f"{built.stderr.strip()}")
+        os.replace(Path(work) / "kernel.so", library)
+    return library
+
+
+def decode_table(dictionary: Dictionary) -> np.ndarray:
+    """Return uint32[2^16], each code's packed word (layout in ``kernels/qmoe_decode.h``)."""
+    size = dictionary.size
+    digits = np.zeros((size, 2 * MAX_WORD_PAIRS), dtype=np.int8)
+    digits[:, 0::2] = DIGIT_TO_TERNARY[dictionary.pairs // 3]
+    digits[:, 1::2] = DIGIT_TO_TERNARY[dictionary.pairs % 3]
+    digits[np.arange(2 * MAX_WORD_PAIRS)[None, :] >= 2 * dictionary.lengths[:, None]] = 0
+    nonzero = digits != 0
+    slot = np.cumsum(nonzero, axis=1) - 1
+    entries = 2 * dictionary.lengths.astype(np.uint32)
+    words, positions = np.nonzero(nonzero)
+    slots = slot[words, positions]
+    if len(slots) and slots.max() >= MAX_WORD_NONZEROS:
+        raise TilerError(f"a dictionary word has more than {MAX_WORD_NONZEROS} nonzero weights")
+    kind = np.where(digits[words, positions] > 0, 1, 2).astype(np.uint32)
+    packed = (positions.astype(np.uint32) | (kind << 5)) << (5 + 7 * slots.astype(np.uint32))
+    np.bitwise_or.at(entries, words, packed)
+    table = np.zeros(DICTIONARY_SIZE, dtype=np.uint32)
+    table[:size] = entries
+    return table
+
+
+@dataclass(frozen=True, eq=False)
+class KernelLayer:
+    """A compressed layer as the kernels read it.
+
+    Attributes:
+        rows, columns: the matrix shape.
+        offsets, codes: the row streams (for the batch-1 kernel).
+        padded_codes: uint16[rows, C], each stream padded with the empty word to the longest
+            row's C codes (for the batched kernel, whose loops must be affine).
+        grid: float32[rows, 4], each row's {0, hi, lo, 0}, indexed by a slot's kind.
+        table: the decode table.
+    """
+
+    rows: int
+    columns: int
+    offsets: np.ndarray
+    codes: np.ndarray
+    padded_codes: np.ndarray
+    grid: np.ndarray
+    table: np.ndarray
+
+    @property
+    def codes_per_row(self) -> int:
+        return self.padded_codes.shape[1]
+
+    def padded_bits_per_weight(self) -> float:
+        """Return the bits per weight of the padded codes the batched kernel streams."""
+        return 16 * self.padded_codes.size / (self.rows * self.columns)
+
+
+def prepare_layer(layer: CompressedLayer, dictionary: Dictionary,
+                  table: np.ndarray | None = None) -> KernelLayer:
+    """Return ``layer`` ready for the kernels (``table``: the dictionary's, if already made)."""
+    counts = np.diff(layer.offsets)
+    width = int(counts.max())
+    row_of_code = np.repeat(np.arange(layer.rows), counts)
+    column_of_code = np.arange(len(layer.codes)) - layer.offsets[row_of_code]
+    padded = np.zeros((layer.rows, width), dtype=np.uint16)
+    padded[row_of_code, column_of_code] = layer.codes
+    grid = np.zeros((layer.rows, 4), dtype=np.float32)
+    grid[:, 1], grid[:, 2] = bf16_values(layer.hi_bits), bf16_values(layer.lo_bits)
+    return KernelLayer(layer.rows, layer.columns,
+                       np.ascontiguousarray(layer.offsets, dtype=np.int64), layer.codes, padded,
+                       grid, decode_table(dictionary) if table is None else table)
+
+
+def _pointer(array: np.ndarray) -> ctypes.c_void_p:
+    return ctypes.c_void_p(array.ctypes.data)
+
+
+@dataclass(frozen=True)
+class DecodingKernels:
+    """The two decoding kernels, loaded: batch 1 and a batch of tokens."""
+
+    matvec_function: Callable
+    matmat_function: Callable
+
+    def matvec(self, layer: KernelLayer, vector: np.ndarray) -> np.ndarray:
+        """Return ``W @ vector`` (float32[rows]) for a float[columns] vector."""
+        vector = np.asarray(vector, dtype=np.float32)
+        if vector.shape != (layer.columns,):
+            raise TilerError(f"vector of shape {vector.shape}, expected ({layer.columns},)")
+        padded = np.zeros(layer.columns + INPUT_PADDING, dtype=np.float32)
+        padded[:layer.columns] = vector
+        result = np.empty(layer.rows, dtype=np.float32)
+        self.matvec_function(layer.rows, _pointer(layer.offsets), _pointer(layer.codes),
+                             _pointer(layer.grid), _pointer(layer.table), _pointer(padded),
+                             _pointer(result))
+        return result
+
+    def matmat_call(self, layer: KernelLayer, tokens: np.ndarray) -> Callable[[], np.ndarray]:
+        """Return a function that runs the batched kernel on ``tokens`` (float[T, columns]) and
+        returns float32[rows, T] (token-minor); its buffers are made once, here, so timing it
+        times the kernel."""
+        tokens = np.asarray(tokens, dtype=np.float32)
+        if tokens.ndim != 2 or tokens.shape[1] != layer.columns or tokens.shape[0] < 1:
+            raise TilerError(f"tokens of shape {tokens.shape}, expected (T, {layer.columns})")
+        count = tokens.shape[0]
+        transposed = np.zeros((layer.columns + INPUT_PADDING, count), dtype=np.float32)
+        transposed[:layer.columns] = tokens.T
+        starts = np.zeros((layer.rows, layer.codes_per_row + 1), dtype=np.int32)
+        result = np.zeros((layer.rows, count), dtype=np.float32)
+        arguments = (layer.rows, layer.codes_per_row, count, transposed.shape[0],
+                     _pointer(layer.padded_codes), _pointer(starts), _pointer(layer.grid),
+                     _pointer(layer.table), _pointer(transposed), _pointer(result))
+
+        buffers = (transposed, starts, result)  # the pointers above stay valid while run lives
+
+        def run() -> np.ndarray:
+            result.fill(0.0)
+            self.matmat_function(*arguments)
+            return buffers[2]
+
+        return run
+
+    def matmat(self, layer: KernelLayer, tokens: np.ndarray) -> np.ndarray:
+        """Return ``tokens @ W.T`` (float32[T, rows]) for float[T, columns] tokens."""
+        return np.ascontiguousarray(self.matmat_call(layer, tokens)().T)
+
+
+def load_kernels(matmat_source: str | None = None,
+                 cflags: tuple[str, ...] = DEFAULT_CFLAGS) -> DecodingKernels:
+    """Return the kernels, the batched one built from ``matmat_source`` (e.g. the tiler's
+    tiled text) instead of the packaged ``decode_matmat.c`` when given."""
+    matvec = _load_function(kernel_source(MATVEC_SOURCE), "qmoe_matvec", cflags)
+    matmat = _load_function(matmat_source if matmat_source is not None
+                            else kernel_source(MATMAT_SOURCE), "qmoe_matmat", cflags)
+    return DecodingKernels(matvec, matmat)
+
+
+@functools.cache
+def _load_function(source: str, symbol: str, cflags: tuple[str, ...]) -> Callable:
+    library = ctypes.CDLL(str(build_library(source, symbol.removeprefix("qmoe_"), cflags)))
+    try:
+        function = getattr(library, symbol)
+    except AttributeError:
+        raise TilerError(f"the kernel source defines no function {symbol}") from None
+    function.restype = None
+    if symbol == "qmoe_matvec":
+        function.argtypes = [ctypes.c_int] + [ctypes.c_void_p] * 6
+    else:
+        function.argtypes = [ctypes.c_int] * 4 + [ctypes.c_void_p] * 6
+    return function
