@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import heapq
 import json
-import zipfile
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -416,9 +414,9 @@ def load_compressed(path: str | Path) -> CompressedModel:
             arrays = {name: archive[name] for name in archive.files}
     except FileNotFoundError:
         raise TilerError(f"no such file '{path}'", filename=str(path)) from None
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as error:
-        raise TilerError(f"not a QMoE file (unreadable archive: {error})",
-                         filename=str(path)) from None
+    except Exception as error:  # noqa: BLE001 - whatever a damaged archive makes zipfile raise
+        raise TilerError(f"not a QMoE file (unreadable archive: {type(error).__name__}: "
+                         f"{error})", filename=str(path)) from None
     try:
         return _model_from_arrays(arrays)
     except TilerError as error:

@@ -38,7 +38,8 @@ def checked_matrix(matrix: np.ndarray, what: str) -> np.ndarray:
         raise TilerError(f"{what} has shape {list(matrix.shape)}, expected a 2-D matrix")
     if matrix.size == 0:
         raise TilerError(f"{what} is empty (shape {list(matrix.shape)})")
-    values = np.ascontiguousarray(matrix, dtype=np.float32)
+    with np.errstate(over="ignore"):                 # too large for float32: infinite, below
+        values = np.ascontiguousarray(matrix, dtype=np.float32)
     if not np.isfinite(values).all():
         bad = np.argwhere(~np.isfinite(values))[0]
         raise TilerError(f"{what} holds a NaN or infinite value at {tuple(int(i) for i in bad)}"
