@@ -189,10 +189,11 @@ def _define_list(text: str) -> tuple[tuple[str, str], ...]:
 
 
 class _LogProgress:
-    """Progress as occasional lines on stderr, for a log rather than a terminal."""
+    """Progress as lines on stderr, for a log rather than a terminal: one when a phase of a
+    kernel starts (building, tuning, checking, timing) and one every few percent."""
 
     def __init__(self) -> None:
-        self.total, self.done, self.printed, self.kernel = 0, 0, -LOG_EVERY_PERCENT, ""
+        self.total, self.done, self.printed, self.phase = 0, 0, -LOG_EVERY_PERCENT, ""
 
     def expect(self, steps: int) -> None:
         self.total += steps
@@ -200,10 +201,10 @@ class _LogProgress:
     def advance(self, description: str, steps: int = 1) -> None:
         self.done += steps
         percent = 100 * self.done // max(1, self.total)
-        kernel = description.split(":")[0]
-        if description and (kernel != self.kernel or percent >= self.printed + LOG_EVERY_PERCENT):
+        phase = " ".join(description.split()[:2])       # e.g. 'gemm: tuning'
+        if description and (phase != self.phase or percent >= self.printed + LOG_EVERY_PERCENT):
             print(f"[{percent:3d}%] {description}", file=sys.stderr, flush=True)
-            self.printed, self.kernel = percent, kernel
+            self.printed, self.phase = percent, phase
 
     def close(self) -> None:
         pass

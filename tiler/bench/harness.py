@@ -27,6 +27,7 @@ from tiler.bench.programs import (
     Toolchain,
     compare_outputs,
     compile_program,
+    integer_defines,
     load_kernel,
     measure,
     output_to_compare,
@@ -363,7 +364,8 @@ class _KernelBench:
         self.progress.advance(f"{self.name}: tiling and building {name}")
         try:
             tiled = tile_text(self.kernel.text, str(self.kernel.path), sizes,
-                              self.settings.hierarchy if sizes is None else None)
+                              self.settings.hierarchy if sizes is None else None,
+                              integer_defines(self.settings.flags))
         except TilerError as error:
             programs[name] = _Program(VariantResult(name, TILE_ERROR, given_sizes=sizes,
                                                     note=describe_tiling_error(error)))

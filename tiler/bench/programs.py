@@ -32,6 +32,7 @@ POLYBENCH_TIME_DEFINE = "POLYBENCH_TIME"
 POLYBENCH_DUMP_DEFINE = "POLYBENCH_DUMP_ARRAYS"
 LIBRARIES = ("-lm",)
 
+_INTEGER_DEFINE = re.compile(r"^-D([A-Za-z_]\w*)=\(?(\d+)[uUlL]*\)?$")
 _CHECKSUM_LINE = re.compile(r"^checksum:.*$", re.MULTILINE)
 _KERNEL_TIME = re.compile(r"^kernel_time_s:\s*(\S+)\s*$", re.MULTILINE)
 _BARE_NUMBER_LINE = re.compile(r"^\s*(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*$", re.MULTILINE)
@@ -143,6 +144,16 @@ def kernel_defines(kernel: Kernel, flags: Sequence[str], check: bool = False) ->
     if any(flag == f"-D{wanted}" or flag.startswith(f"-D{wanted}=") for flag in flags):
         return ()
     return (f"-D{wanted}",)
+
+
+def integer_defines(flags: Sequence[str]) -> dict[str, int]:
+    """Return the ``-DNAME=integer`` macros of ``flags`` (the problem sizes of a build)."""
+    found = {}
+    for flag in flags:
+        match = _INTEGER_DEFINE.match(flag)
+        if match:
+            found[match.group(1)] = int(match.group(2))
+    return found
 
 
 def compile_program(text: str, kernel: Kernel, toolchain: Toolchain, workdir: Path, name: str,

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,8 @@ FIXED_SIZE = 32
 POLLY_FLAGS = ("-mllvm", "-polly", "-mllvm", "-polly-tiling")
 # clang commands tried for Polly, newest first, when none is given.
 POLLY_COMPILERS = ("clang-19", "clang-18", "clang-17", "clang-16", "clang")
+# Heads the problem sizes of the compile flags shown to the model (see ``tile_text``).
+OVERRIDES_MARK = "/* problem sizes of the benchmark build */"
 
 
 @dataclass(frozen=True)
@@ -50,16 +52,29 @@ class TiledText:
 
 
 def tile_text(text: str, filename: str, sizes: Sequence[int] | None,
-              hierarchy: Hierarchy | None) -> TiledText:
+              hierarchy: Hierarchy | None, constants: Mapping[str, int] | None = None
+              ) -> TiledText:
     """Return ``text`` tiled with ``sizes`` (``None``: the model's sizes for ``hierarchy``).
 
-    Raises ``TilerError`` when the pass rejects the file.
+    ``constants`` are the ``-DNAME=value`` integers the program is compiled with: the model
+    reads problem sizes from the ``#define`` lines of the file, so they are shown to it as
+    ``#define`` lines after the program's own (later ones win), and taken out of the result
+    again. Raises ``TilerError`` when the pass rejects the file.
     """
     options = pipeline.TileOptions(tile_sizes=tuple(sizes) if sizes else None,
                                    hierarchy=hierarchy)
+    overrides = "".join(f"#define {name} {value}\n" for name, value in (constants or {}).items())
+    if overrides and sizes is None:
+        overrides = f"\n{OVERRIDES_MARK}\n{overrides}"
+    else:
+        overrides = ""
     started = time.perf_counter()
-    result = pipeline.tile_source(text, filename, options)
+    result = pipeline.tile_source(text + overrides, filename, options)
     elapsed = time.perf_counter() - started
+    if overrides:
+        if not result.text.endswith(overrides):
+            raise TilerError("the pass changed the text after the last region", filename=filename)
+        result = pipeline.TileResult(result.text[:-len(overrides)], result.regions)
     bands = [band for region in result.regions for band in region.bands]
     model = sum(getattr(band.plan.details, "seconds", 0.0) for band in bands)
     return TiledText(result.text, any(region.tiled for region in result.regions),
