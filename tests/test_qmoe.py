@@ -33,14 +33,13 @@ from tiler.qmoe import (
     synthetic_expert_weights,
 )
 from tiler.qmoe.cli import add_qmoe_arguments, run_qmoe_command
-from tiler.qmoe.format import (
+from tiler.qmoe.dictionary import (
     DICTIONARY_SIZE,
     MAX_WORD_NONZEROS,
     MAX_WORD_PAIRS,
-    bf16_values,
     iid_pair_probabilities,
-    pair_symbols,
 )
+from tiler.qmoe.format import bf16_values, pair_symbols
 
 # Shapes with widths that are odd, below one word, and not multiples of 28 weights.
 SHAPES = [(1, 1), (2, 3), (5, 29), (13, 100), (8, 333), (40, 1001)]

@@ -11,16 +11,14 @@ routed to one expert, the latter a ``#pragma scop`` nest for the tiler.
     y = load_kernels().matmat(layer, tokens)          # tokens: float32[T, 3072]
 """
 
+from tiler.qmoe.dictionary import Dictionary, build_dictionary, pair_probabilities
 from tiler.qmoe.format import (
                                CompressedLayer,
                                CompressedModel,
-                               Dictionary,
                                TernaryMatrix,
-                               build_dictionary,
                                compress,
                                encode,
                                load_compressed,
-                               pair_probabilities,
                                pair_symbols,
                                quantise_ternary,
                                save_compressed,

@@ -25,15 +25,8 @@ import numpy as np
 
 from tiler.errors import TilerError
 from tiler.hierarchy import cache_dir
-from tiler.qmoe.format import (
-    DICTIONARY_SIZE,
-    DIGIT_TO_TERNARY,
-    MAX_WORD_NONZEROS,
-    MAX_WORD_PAIRS,
-    CompressedLayer,
-    Dictionary,
-    bf16_values,
-)
+from tiler.qmoe.dictionary import DICTIONARY_SIZE, MAX_WORD_NONZEROS, MAX_WORD_PAIRS, Dictionary
+from tiler.qmoe.format import DIGIT_TO_TERNARY, CompressedLayer, bf16_values
 
 DEFAULT_CFLAGS = ("-O3", "-march=native")
 # Position-independent shared object: what ctypes loads.

@@ -8,13 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from tiler.errors import TilerError
-from tiler.qmoe.format import (
-    DIGIT_TO_TERNARY,
-    MAX_WORD_PAIRS,
-    CompressedLayer,
-    Dictionary,
-    TernaryMatrix,
-)
+from tiler.qmoe.dictionary import MAX_WORD_PAIRS, Dictionary
+from tiler.qmoe.format import DIGIT_TO_TERNARY, CompressedLayer, TernaryMatrix
 
 
 def decode_ternary(layer: CompressedLayer, dictionary: Dictionary) -> TernaryMatrix:
