@@ -50,8 +50,7 @@ def main() -> None:
                 for pair in names]
 
     def decoding(layer):
-        return lambda x: (kernels.matvec(layer, x[0])[None, :] if len(x) == 1
-                          else kernels.matmat(layer, x))
+        return lambda x: kernels.apply(layer, x)
 
     dense_experts = [tuple((lambda x, w=w: x @ w.T) for w in pair) for pair in dense]
     decoding_experts = [tuple(decoding(layer) for layer in pair) for pair in prepared]

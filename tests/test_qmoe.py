@@ -157,6 +157,7 @@ def test_kernels_match_the_dense_product(dictionary, kernels, shape, tokens):
     tolerance = 1e-5 * scale.T + 1e-30
     assert (np.abs(kernels.matmat(prepared, x) - expected) <= tolerance).all()
     assert (np.abs(kernels.matvec(prepared, x[0]) - expected[0]) <= tolerance[0]).all()
+    assert (np.abs(kernels.apply(prepared, x) - expected) <= tolerance).all()
 
 
 def test_tiled_kernel_matches_the_dense_product(dictionary):

@@ -149,11 +149,7 @@ def moe_step(tokens: np.ndarray, routes: list[np.ndarray],
 
 
 def _decoding_expert(kernels: DecodingKernels, layer: KernelLayer) -> Callable:
-    def apply(tokens: np.ndarray) -> np.ndarray:
-        if len(tokens) == 1:
-            return kernels.matvec(layer, tokens[0])[None, :]
-        return kernels.matmat(layer, tokens)
-    return apply
+    return lambda tokens: kernels.apply(layer, tokens)
 
 
 def bench_moe(model: CompressedModel, token_counts=TOKEN_COUNTS,
@@ -161,7 +157,7 @@ def bench_moe(model: CompressedModel, token_counts=TOKEN_COUNTS,
               budget: float = SECONDS_PER_TIMING, seed: int = 0) -> list[MoeMeasurement]:
     """Return the timings of a routed MoE step over the experts of ``model`` (layers
     ``expert{e}.wi`` and ``expert{e}.wo``) for dense float32 weights and each kernel variant
-    (one token: the batch-1 kernel; more: the batched one)."""
+    (few tokens: the batch-1 kernel per token; more: the batched one)."""
     variants = kernel_variants() if variants is None else variants
     count = len(model.layers) // 2
     names = [(f"expert{e}.wi", f"expert{e}.wo") for e in range(count)]
