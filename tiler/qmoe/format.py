@@ -1,10 +1,12 @@
-"""The QMoE sub-1-bit format: ternary quantisation, the pair dictionary, encoding and the file.
+"""The QMoE sub-1-bit format: ternary quantisation, encoding and the file.
 
 A weight matrix is quantised per output row to the grid {lo, 0, hi}; consecutive weights are
 paired (9 pair symbols) and each row becomes an independent stream of 16-bit codes, each code
 naming a dictionary word of 1 to 14 pairs. The dictionary is a variable-to-fixed (Tunstall) code
 over the pair symbols under an i.i.d. model of the pairs, prefix-closed, so greedy longest-match
-parsing always succeeds and a row may end in the middle of any word.
+parsing always succeeds and a row may end in the middle of any word (``tiler.qmoe.dictionary``).
+Row scales are bf16: every finite float32 row has a representable scale (fp16 stops at 65504),
+and 8 mantissa bits are far finer than a three-level grid.
 
 File layout (numpy ``.npz``, uncompressed, read with ``allow_pickle=False``):
 
