@@ -12,6 +12,7 @@ Times are medians; every ratio is against ``dense`` measured in the same run.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -39,6 +40,9 @@ TOKEN_COUNTS = (1, 8, 32, 128)
 MIN_RUNS = 5
 MAX_RUNS = 200
 SECONDS_PER_TIMING = 0.3
+# Consecutive MoE steps route differently (as consecutive tokens of a decode do), so the
+# experts a step uses are not still in cache from the step before.
+ROUTINGS_PER_TIMING = 8
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,12 @@ def moe_step(tokens: np.ndarray, routes: list[np.ndarray],
     return result
 
 
+def _steps(tokens: np.ndarray, routings: list[list[np.ndarray]], experts: list) -> Callable:
+    """Return a function running one MoE step per call, each with the next routing."""
+    calls = itertools.count()
+    return lambda: moe_step(tokens, routings[next(calls) % len(routings)], experts)
+
+
 def _decoding_expert(kernels: DecodingKernels, layer: KernelLayer) -> Callable:
     return lambda tokens: kernels.apply(layer, tokens)
 
@@ -171,16 +181,13 @@ def bench_moe(model: CompressedModel, token_counts=TOKEN_COUNTS,
     found = []
     for tokens_count in token_counts:
         tokens = generator.standard_normal((tokens_count, width)).astype(np.float32)
-        routes = route_top1(tokens_count, count, seed + tokens_count)
-        timings = {"dense": median_seconds(
-            lambda tokens=tokens, routes=routes: moe_step(tokens, routes, dense_experts),
-            budget=budget)}
+        routings = [route_top1(tokens_count, count, seed + 1000 * tokens_count + k)
+                    for k in range(ROUTINGS_PER_TIMING)]
+        timings = {"dense": median_seconds(_steps(tokens, routings, dense_experts), budget=budget)}
         for name, kernels in variants.items():
             experts = [tuple(_decoding_expert(kernels, layer) for layer in pair)
                        for pair in prepared]
-            timings[name] = median_seconds(
-                lambda tokens=tokens, routes=routes, experts=experts:
-                moe_step(tokens, routes, experts), budget=budget)
+            timings[name] = median_seconds(_steps(tokens, routings, experts), budget=budget)
         for name, seconds in timings.items():
             found.append(MoeMeasurement(count, tokens_count, name, seconds,
                                         timings["dense"] / seconds))

@@ -104,8 +104,12 @@ def build_library(source: str, name: str = "qmoe",
     return library
 
 
+@functools.lru_cache(maxsize=8)
 def decode_table(dictionary: Dictionary) -> np.ndarray:
-    """Return uint32[2^16], each code's packed word (layout in ``kernels/qmoe_decode.h``)."""
+    """Return uint32[2^16], each code's packed word (layout in ``kernels/qmoe_decode.h``).
+
+    One table per dictionary, shared by all its layers: 256 KiB that stay in cache however many
+    experts take turns."""
     size = dictionary.size
     digits = np.zeros((size, 2 * MAX_WORD_PAIRS), dtype=np.int8)
     digits[:, 0::2] = DIGIT_TO_TERNARY[dictionary.pairs // 3]
@@ -123,6 +127,7 @@ def decode_table(dictionary: Dictionary) -> np.ndarray:
     np.bitwise_or.at(entries, words, packed)
     table = np.zeros(DICTIONARY_SIZE, dtype=np.uint32)
     table[:size] = entries
+    table.flags.writeable = False
     return table
 
 
@@ -156,9 +161,8 @@ class KernelLayer:
         return 16 * self.padded_codes.size / (self.rows * self.columns)
 
 
-def prepare_layer(layer: CompressedLayer, dictionary: Dictionary,
-                  table: np.ndarray | None = None) -> KernelLayer:
-    """Return ``layer`` ready for the kernels (``table``: the dictionary's, if already made)."""
+def prepare_layer(layer: CompressedLayer, dictionary: Dictionary) -> KernelLayer:
+    """Return ``layer``, encoded with ``dictionary``, ready for the kernels."""
     counts = np.diff(layer.offsets)
     width = int(counts.max())
     row_of_code = np.repeat(np.arange(layer.rows), counts)
@@ -169,7 +173,7 @@ def prepare_layer(layer: CompressedLayer, dictionary: Dictionary,
     grid[:, 1], grid[:, 2] = bf16_values(layer.hi_bits), bf16_values(layer.lo_bits)
     return KernelLayer(layer.rows, layer.columns,
                        np.ascontiguousarray(layer.offsets, dtype=np.int64), layer.codes, padded,
-                       grid, decode_table(dictionary) if table is None else table)
+                       grid, decode_table(dictionary))
 
 
 def _pointer(array: np.ndarray) -> ctypes.c_void_p:
