@@ -42,7 +42,7 @@ def test_default_sizes_come_from_the_cache_model(tmp_path, capsys):
     source = _file(tmp_path, GOOD)
     assert main(["tile", str(source), "-o", "-", "--cache-sizes", "32K,256K", "--report"]) == 0
     captured = capsys.readouterr()
-    assert "footprint of one tile" in captured.err and "for L2" in captured.err
+    assert "footprint of one tile" in captured.err and "held by L1" in captured.err
     assert "c0 += 32;" not in captured.out      # not the fixed default
 
 

@@ -11,7 +11,7 @@ from tiler.footprint import band_shape, element_bytes, fix_parameters, footprint
 from tiler.frontend import build_scop
 from tiler.hierarchy import CacheLevel, Hierarchy
 from tiler.schedule import original_schedule, original_schedule_map, tileable_bands
-from tiler.tilesize import L1_FRACTION, TILE_FRACTION, choose_tile_sizes, point_order
+from tiler.tilesize import LEVEL_FRACTION, choose_tile_sizes, point_order
 
 RECTANGULAR = """for (i = 0; i < N; i++)
   for (k = 0; k < N; k++)
@@ -117,21 +117,34 @@ def test_element_sizes_and_lines():
 
 
 def _hierarchy(l1: int, l2: int) -> Hierarchy:
-    return Hierarchy(64, (CacheLevel(1, l1, 1.0), CacheLevel(2, l2, 4.0)), source="test")
+    return Hierarchy(64, (CacheLevel(1, l1, 1.0), CacheLevel(2, l2, 4.0),
+                          CacheLevel(3, 16 * l2, 15.0)), memory_latency_ns=80.0, source="test")
 
 
 @pytest.mark.parametrize("l1, l2", [(32 << 10, 256 << 10), (48 << 10, 2 << 20),
                                     (16 << 10, 128 << 10), (64 << 10, 512 << 10)])
-def test_chosen_sizes_fit_their_levels(l1, l2):
+def test_chosen_sizes_fit_the_levels_they_are_reported_in(l1, l2):
     scop, band = _band(RECTANGULAR)
     shape = band_shape(scop, band, {"N": 2000}, element_bytes(DECLARATIONS, {"A", "B", "C"}))
     choice = choose_tile_sizes(shape, _hierarchy(l1, l2))
-    order = choice.point_order
-    assert choice.tile_bytes <= TILE_FRACTION * l2
-    assert choice.slab_bytes <= L1_FRACTION * l1
+    budget = {1: LEVEL_FRACTION * l1, 2: LEVEL_FRACTION * l2, 3: LEVEL_FRACTION * 16 * l2}
+    assert choice.tile_level == 2 and choice.tile_bytes <= budget[2]
+    assert choice.slab_bytes <= budget[choice.slab_level]
+    if l1 >= 32 << 10:          # a slab of 1 KiB rows has room in L1 from 32 KiB on
+        assert choice.slab_level == 1
     assert footprint(shape, choice.sizes).total_lines * 64 == choice.tile_bytes
-    assert choice.sizes[order[-1]] % 8 == 0        # stride-one size: whole cache lines
+    assert choice.sizes[choice.point_order[-1]] % 8 == 0    # stride-one size: whole lines
     assert choice.seconds < 1.0
+
+
+def test_the_choice_is_the_cheapest_candidate_by_its_own_cost():
+    scop, band = _band(RECTANGULAR)
+    shape = band_shape(scop, band, {"N": 2000}, {})
+    hierarchy = _hierarchy(48 << 10, 1 << 20)
+    choice = choose_tile_sizes(shape, hierarchy)
+    for other in [(32, 32, 32), (64, 64, 64), (8, 8, 8), (256, 256, 256)]:
+        cost = choose_tile_sizes(shape, hierarchy, only=other).nanoseconds_per_iteration
+        assert choice.nanoseconds_per_iteration <= cost * 1.02
 
 
 def test_bigger_caches_give_bigger_tiles():

@@ -75,6 +75,10 @@ def _kib(size: float) -> str:
     return f"{size / 1024:.1f} KiB" if size < 1 << 20 else f"{size / (1 << 20):.2f} MiB"
 
 
+def _held(level: int) -> str:
+    return f"held by L{level}" if level else "larger than every cache level"
+
+
 def _describe_band(band) -> list[str]:
     """Return the --report lines of one tiled band."""
     plan = band.plan
@@ -87,12 +91,12 @@ def _describe_band(band) -> list[str]:
         arrays = ", ".join(f"{array} {_kib(size)}" for array, size
                            in sorted(choice.footprint_bytes.items()))
         lines.append(f"    footprint of one tile: {arrays}; {_kib(choice.tile_bytes)} in "
-                     f"cache lines, for L{choice.tile_level}")
-        slab = f"for L{choice.slab_level}" if choice.slab_level else "does not fit L1"
+                     f"cache lines, {_held(choice.tile_level)}")
         lines.append(f"    slab (one iteration of the outermost point loop): "
-                     f"{_kib(choice.slab_bytes)}, {slab}")
-        lines.append(f"    {choice.lines_per_iteration:.4f} cache lines loaded per iteration; "
-                     f"chosen in {choice.seconds * 1000:.1f} ms")
+                     f"{_kib(choice.slab_bytes)}, {_held(choice.slab_level)}")
+        lines.append(f"    {choice.lines_per_iteration:.4f} cache lines loaded per iteration, "
+                     f"{choice.nanoseconds_per_iteration:.3f} ns by the latency model; chosen "
+                     f"in {choice.seconds * 1000:.1f} ms")
     if any(band.coincident):
         parallel = [str(k) for k, flag in enumerate(band.coincident) if flag]
         lines.append(f"    parallel members: {', '.join(parallel)}")

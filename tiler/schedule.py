@@ -16,6 +16,7 @@ PARALLEL_MARK = "tiler_parallel"
 # isl's scheduler is exponential in the worst case; past this many isl operations it gives up
 # and the original order is used instead (a few hundred milliseconds on the examples).
 SCHEDULER_MAX_OPERATIONS = 3_000_000
+SEPARATE_POINT_LOOPS = True
 
 
 def _statement_ids(tree: LoopTree) -> list[int]:
@@ -259,6 +260,10 @@ def tile_schedule(schedule: isl.Schedule, plan_for: Planner, parallel: bool = Fa
                     node = node.child(0)
                     steps += 1
                 node = permute_band(node, plan.point_order)
+                if SEPARATE_POINT_LOOPS:
+                    for member in range(node.band_n_member()):
+                        node = node.band_member_set_ast_loop_type(member,
+                                                                  isl.ast_loop_type.separate)
                 tiled.append(TiledBand(TilePlan(tuple(levels), plan.point_order, plan.details),
                                        names, coincident))
                 node = visit_children(node, in_parallel)

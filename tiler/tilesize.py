@@ -1,16 +1,19 @@
 """Tile sizes and intra-tile loop order from the data footprint and the cache hierarchy.
 
-The model, per band: the point loops run in ``point_order`` (stride-one loop innermost).
-Two working sets of a tile must stay in cache for its reuse to pay off:
+The model, per band. The point loops run in ``point_order`` (the stride-one loop innermost).
+Two working sets of a tile decide where its loads are served from:
 
-* the *slab*, the data touched while the outermost point loop does one iteration: it is
-  reused by every iteration of that loop, so it must fit a fraction of L1;
-* the *tile*, all the data of one tile: it is reused across the tile's iterations and loaded
-  once from memory or the last level, so it must fit a fraction of L2 (the level below the
-  last when there are more than two).
+* the *slab*, the data touched while the outermost point loop does one iteration. The next
+  iteration touches it again, so its lines are re-read ``size - 1`` times per tile, from
+  the smallest cache level whose budget holds the slab;
+* the *tile*, all the data of one tile. Each of its lines is loaded once per tile, from the
+  level beyond the smallest level whose budget holds the tile (consecutive tiles share
+  data through that level), and at best from L3.
 
-Among the sizes that satisfy both, the model takes the one that loads the fewest cache lines
-per iteration (tile lines / tile iterations), which is the traffic from the outer level.
+The cost of a candidate is the expected time of those loads per iteration, each line
+weighted by the measured latency of the level it comes from. The model takes the cheapest
+candidate: a latency-weighted count, not a fixed fraction of one cache, so a slab that
+cannot fit L1 without starving the tile is let out into L2 when that is cheaper.
 """
 
 from __future__ import annotations
@@ -19,17 +22,23 @@ import itertools
 import time
 from dataclasses import dataclass
 
+import islpy as isl
 import numpy as np
 
-from tiler.footprint import BandShape, footprint_many, stride_one_scores
+from tiler.footprint import (BandShape, band_shape, fix_parameters, footprint_many,
+                             stride_one_scores)
 from tiler.hierarchy import Hierarchy
+from tiler.model import Scop
 
-# Fraction of L1 the slab may fill: the rest holds the data in flight outside the slab (the
-# streams of the next slab, the stack) and absorbs conflict misses of a set-associative cache.
-L1_FRACTION = 0.5
-# Fraction of the tile's level it may fill: two tiles' data meet while one ends and the next
-# starts, and an L2 shared with the other core or inclusive of L1 holds less than its size.
-TILE_FRACTION = 0.5
+# Fraction of a level a working set may fill and still count as held by it. Half: the rest
+# holds the data in flight outside the working set (the next slab or tile, the stack),
+# absorbs the conflict misses of a set-associative cache, and leaves room for the other
+# core of a shared level; the measured sizes already stop where misses start.
+LEVEL_FRACTION = 0.5
+# Latencies used when the hierarchy gives none (sizes from --cache-sizes): typical of a
+# current x86 core, in nanoseconds, per level and for memory.
+DEFAULT_LATENCY_NS = (1.0, 4.0, 15.0)
+DEFAULT_MEMORY_LATENCY_NS = 80.0
 # Sizes tried for each member; powers of two and their 1.5x neighbours cover the useful range
 # with few points. The stride-one member only takes multiples of a cache line (below).
 CANDIDATE_SIZES = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
@@ -38,6 +47,15 @@ MAX_COMBINATIONS = 200_000
 # Bytes of the widest vector register (AVX-512); the stride-one size is a multiple of it
 # and of the cache line, so that the vectorised inner loop has no remainder inside a tile.
 VECTOR_BYTES = 64
+# The stride-one loop runs over at least this many bytes (16 lines) when the trip count
+# allows: a hardware stream prefetcher needs a few lines to lock on, so short rows pay a
+# miss at the start of each; and the vectorised loop needs trips to amortise its prologue.
+MIN_STRIDE_ONE_BYTES = 1024
+# ... and at most this many bytes when the innermost loop writes a row that it also reads
+# at a fixed place (Floyd-Warshall's path[i][k]): compilers vectorise such a loop behind a
+# run-time overlap check that fails for the tile holding that place, so short tiles keep
+# the scalar fallback to one tile in many.
+MAX_OVERLAPPING_STRIDE_ONE_BYTES = 256
 
 
 def point_order(shape: BandShape) -> tuple[int, ...]:
@@ -50,6 +68,59 @@ def point_order(shape: BandShape) -> tuple[int, ...]:
     return tuple(k for k in range(shape.members) if k != innermost) + (innermost,)
 
 
+def _deepest_bands(schedule: isl.Schedule) -> dict[str, isl.ScheduleNode]:
+    """Return, per statement, the innermost band node above it."""
+    deepest: dict[str, tuple[int, isl.ScheduleNode]] = {}
+
+    def visit(node: isl.ScheduleNode) -> None:
+        if node.get_type() == isl.schedule_node_type.band:
+            sets = node.get_domain().get_set_list()
+            for k in range(sets.n_set()):
+                name = sets.get_at(k).get_tuple_name()
+                if name not in deepest or deepest[name][0] < node.get_tree_depth():
+                    deepest[name] = (node.get_tree_depth(), node)
+        for k in range(node.n_children()):
+            visit(node.child(k))
+
+    visit(schedule.get_root())
+    return {name: node for name, (_, node) in deepest.items()}
+
+
+def innermost_stride_score(scop: Scop, schedule: isl.Schedule) -> float:
+    """Return how well the innermost loops of ``schedule`` walk memory: the stride-one score
+    (see ``stride_one_scores``) of each statement's innermost loop, weighted by the
+    statement's share of all instances. The innermost loop is the last point loop of the
+    statement's innermost band after reordering when that band will be tiled, and the
+    band's last member otherwise."""
+    total = 0.0
+    shapes: dict[int, tuple[BandShape, int]] = {}
+    fixed = fix_parameters(scop, {})
+    weights = {s.name: _volume(s.domain.intersect_params(fixed)) for s in scop.statements}
+    everything = sum(weights.values()) or 1.0
+    weights = {name: weight / everything for name, weight in weights.items()}
+    for name, band in _deepest_bands(schedule).items():
+        shape, innermost = shapes.get(id(band), (None, 0))
+        if shape is None:
+            shape = band_shape(scop, band, {}, {})
+            tiled = band.band_get_permutable() and band.band_n_member() >= 2
+            innermost = point_order(shape)[-1] if tiled else shape.members - 1
+            shapes[id(band)] = (shape, innermost)
+        own = BandShape(shape.members, shape.trip_counts,
+                        tuple(a for a in shape.accesses if a.statement == name), (name,))
+        total += weights[name] * float(stride_one_scores(own)[innermost])
+    return total
+
+
+def _volume(domain: isl.Set) -> float:
+    """Return the volume of the bounding box of a parameter-free set (its size, roughly)."""
+    volume = 1.0
+    for dim in range(domain.dim(isl.dim_type.set)):
+        low, high = domain.dim_min_val(dim), domain.dim_max_val(dim)
+        if low.is_int() and high.is_int():
+            volume *= max(high.to_python() - low.to_python() + 1, 1)
+    return volume
+
+
 @dataclass(frozen=True)
 class SizeChoice:
     """The sizes chosen for one band and the figures behind the choice."""
@@ -58,11 +129,27 @@ class SizeChoice:
     point_order: tuple[int, ...]
     slab_bytes: int
     tile_bytes: int
-    slab_level: int
-    tile_level: int
+    slab_level: int                 # cache level holding the slab (0: none, memory)
+    tile_level: int                 # cache level holding the tile (0: none, memory)
     lines_per_iteration: float
+    nanoseconds_per_iteration: float
     footprint_bytes: dict
     seconds: float
+
+
+def _overlapping_row(shape: BandShape, innermost: int) -> bool:
+    """Return whether some statement writes an array along the innermost member and reads
+    the same array at a place that does not move with it, on the same row."""
+    for write in (a for a in shape.accesses if a.is_write and a.coefficients):
+        for read in shape.accesses:
+            if (read.is_write or read.array != write.array or read.statement != write.statement
+                    or not read.coefficients):
+                continue
+            moves = read.coefficients[-1][innermost] != 0
+            if write.coefficients[-1][innermost] != 0 and not moves \
+                    and read.coefficients[:-1] == write.coefficients[:-1]:
+                return True
+    return False
 
 
 def _candidates(shape: BandShape, order: tuple[int, ...], element: int, line_bytes: int,
@@ -73,28 +160,50 @@ def _candidates(shape: BandShape, order: tuple[int, ...], element: int, line_byt
     for member, trips in enumerate(shape.trip_counts):
         values = [s for s in base if s < trips]
         if member == order[-1] and shape.members > 1:
-            values = [s for s in values if s % step == 0]
-        values.append(trips if trips <= base[-1] else base[-1])
+            low = MIN_STRIDE_ONE_BYTES // element
+            high = base[-1]
+            if _overlapping_row(shape, member):
+                low, high = step, MAX_OVERLAPPING_STRIDE_ONE_BYTES // element
+            values = [s for s in values if s % step == 0 and low <= s <= high]
+            if trips <= high:
+                values.append(trips)
+            elif not values:
+                values = [high]
+        else:
+            values.append(min(trips, base[-1]))
         result.append(sorted(set(values)))
     return result
 
 
-def _budgets(hierarchy: Hierarchy) -> list[tuple[int, int, int, int]]:
-    """Return (slab bytes, slab level, tile bytes, tile level) budgets, preferred first: the
-    slab in L1 and the tile in L2; failing that, the tile alone in L2; then in the last level.
-    """
-    levels = hierarchy.levels
-    if not levels:
+def _levels(hierarchy: Hierarchy) -> tuple[np.ndarray, np.ndarray]:
+    """Return the budgets (bytes a working set may take) of each level and the latencies
+    of each level followed by memory."""
+    if not hierarchy.levels:
         raise ValueError("a hierarchy without cache levels")
-    first, tile, last = levels[0], levels[min(1, len(levels) - 1)], levels[-1]
-    slab = (int(first.size_bytes * L1_FRACTION), first.level)
-    return [slab + (int(tile.size_bytes * TILE_FRACTION), tile.level),
-            (np.inf, 0, int(tile.size_bytes * TILE_FRACTION), tile.level),
-            (np.inf, 0, int(last.size_bytes * TILE_FRACTION), last.level)]
+    budgets = np.array([level.size_bytes * LEVEL_FRACTION for level in hierarchy.levels])
+    latencies = [level.latency_ns if level.latency_ns else
+                 DEFAULT_LATENCY_NS[min(k, len(DEFAULT_LATENCY_NS) - 1)]
+                 for k, level in enumerate(hierarchy.levels)]
+    latencies.append(hierarchy.memory_latency_ns or DEFAULT_MEMORY_LATENCY_NS)
+    return budgets, np.array(latencies)
 
 
-def choose_tile_sizes(shape: BandShape, hierarchy: Hierarchy) -> SizeChoice:
-    """Return the tile sizes of a band whose slab fits L1 and whose tile fits L2."""
+def _holding_level(working_set: np.ndarray, budgets: np.ndarray) -> np.ndarray:
+    """Return, per candidate, the index of the first level holding it (len: none does)."""
+    return np.searchsorted(budgets, working_set, side="left")
+
+
+def _level_number(index: int, hierarchy: Hierarchy) -> int:
+    """Return the cache level number of a level index (0 for memory)."""
+    return hierarchy.levels[index].level if index < len(hierarchy.levels) else 0
+
+
+def choose_tile_sizes(shape: BandShape, hierarchy: Hierarchy,
+                      only: tuple[int, ...] | None = None) -> SizeChoice:
+    """Return the tile sizes of a band that make its loads cheapest (see the module doc).
+
+    ``only`` evaluates one given candidate instead of searching (to compare choices).
+    """
     started = time.perf_counter()
     order = point_order(shape)
     line = hierarchy.line_bytes
@@ -103,7 +212,8 @@ def choose_tile_sizes(shape: BandShape, hierarchy: Hierarchy) -> SizeChoice:
     per_member = _candidates(shape, order, element, line, dense=True)
     if np.prod([len(v) for v in per_member], dtype=float) > MAX_COMBINATIONS:
         per_member = _candidates(shape, order, element, line, dense=False)
-    grid = np.array(list(itertools.product(*per_member)), dtype=float)
+    grid = np.array(list(itertools.product(*per_member)) if only is None else [only],
+                    dtype=float)
 
     _, tile_lines = footprint_many(shape, grid, line)
     tile_bytes = sum(tile_lines.values()) * line
@@ -113,20 +223,24 @@ def choose_tile_sizes(shape: BandShape, hierarchy: Hierarchy) -> SizeChoice:
     slab_bytes = sum(slab_lines.values()) * line
 
     iterations = np.prod(grid, axis=1)
-    traffic = sum(tile_lines.values()) / iterations
-    for slab_budget, slab_level, tile_budget, tile_level in _budgets(hierarchy):
-        fits = (slab_bytes <= slab_budget) & (tile_bytes <= tile_budget)
-        if fits.any():
-            # fewest lines per iteration; among near-equals (within 2%) the largest tile
-            score = np.where(fits, traffic, np.inf)
-            near = fits & (score <= score.min() * 1.02)
-            best = int(np.flatnonzero(near)[np.argmax(iterations[near])])
-            break
-    else:                                   # nothing fits anywhere: the smallest working set
-        best = int(np.argmin(tile_bytes))
-        slab_level = tile_level = 0
+    tile_total = sum(tile_lines.values())
+    traffic = tile_total / iterations
+    rereads = (grid[:, order[0]] - 1) * sum(slab_lines.values()) / iterations
+    budgets, latencies = _levels(hierarchy)
+    slab_level = _holding_level(slab_bytes, budgets)
+    tile_level = _holding_level(tile_bytes, budgets)
+    # Where a tile's lines come from: the level beyond the one holding the tile, and never
+    # nearer than L2: consecutive tiles do not share their data through L1 (the next tile's
+    # lines arrive while this one's are still there), and streams are prefetched anyway.
+    source = np.minimum(np.maximum(tile_level, 1) + 1, len(budgets))
+    cost = traffic * latencies[source] + rereads * latencies[slab_level]
+    # the cheapest; among near-equals (within 2%) the largest tile, fewer tile loops
+    near = cost <= cost.min() * 1.02
+    best = int(np.flatnonzero(near)[np.argmax(iterations[near])])
     by_array, _ = footprint_many(shape, grid[best:best + 1], line)
     return SizeChoice(tuple(int(s) for s in grid[best]), order, int(slab_bytes[best]),
-                      int(tile_bytes[best]), slab_level, tile_level, float(traffic[best]),
+                      int(tile_bytes[best]), _level_number(slab_level[best], hierarchy),
+                      _level_number(tile_level[best], hierarchy), float(traffic[best]),
+                      float(cost[best]),
                       {array: int(value[0]) for array, value in by_array.items()},
                       time.perf_counter() - started)

@@ -12,15 +12,17 @@ void gemm(int ni, int nj, int nk, double alpha, double beta,
   for (int c0 = 0; c0 < ni; c0 += 32) {
     for (int c1 = 0; c1 < nj; c1 += 32) {
       for (int c3 = c0; c3 <= min(ni - 1, c0 + 31); c3++) {
-        for (int c4 = 0; c4 <= min(31, nk - 1); c4++) {
+        if (nk >= 1) {
           for (int c5 = c1; c5 <= min(nj - 1, c1 + 31); c5++) {
-            if (c4 == 0) {
-              S0(c3, c5);
-            }
-            S1(c3, c4, c5);
+            S0(c3, c5);
+            S1(c3, 0, c5);
           }
-        }
-        if (nk <= 0) {
+          for (int c4 = 1; c4 <= min(31, nk - 1); c4++) {
+            for (int c5 = c1; c5 <= min(nj - 1, c1 + 31); c5++) {
+              S1(c3, c4, c5);
+            }
+          }
+        } else {
           for (int c5 = c1; c5 <= min(nj - 1, c1 + 31); c5++) {
             S0(c3, c5);
           }

@@ -15,13 +15,15 @@ void smooth(int tsteps, int n, double A[n], double B[n])
     for (int c0 = 0; c0 < tsteps; c0 += 8) {
       for (int c1 = 2 * c0; c1 <= min(2 * tsteps + n - 3, n + 2 * c0 + 13); c1 += 16) {
         for (int c2 = max(c0, -n + (n + c1) / 2 + 1); c2 <= min(tsteps - 1, c0 + 7); c2++) {
-          for (int c3 = max(c1, 2 * c2 + 1); c3 <= min(c1 + 15, n + 2 * c2 - 1); c3++) {
-            if (n + 2 * c2 >= c3 + 2) {
-              S0(c2, -2 * c2 + c3);
-            }
-            if (c3 >= 2 * c2 + 2) {
-              S1(c2, -2 * c2 + c3 - 1);
-            }
+          if (c1 == 2 * c0) {
+            S0(c2, 1);
+          }
+          for (int c3 = max(c1, 2 * c2 + 2); c3 <= min(c1 + 15, n + 2 * c2 - 2); c3++) {
+            S0(c2, -2 * c2 + c3);
+            S1(c2, -2 * c2 + c3 - 1);
+          }
+          if (c1 + 16 >= n + 2 * c2) {
+            S1(c2, n - 2);
           }
         }
       }
