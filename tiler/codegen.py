@@ -41,6 +41,7 @@ class _Printer:
     names: dict[str, str]                 # isl id name -> C text
     helpers: dict[str, str]               # helper ("floord", "min", "max") -> macro name
     iterator_type: str
+    taken: set[str] = field(default_factory=set)      # names the file uses already
     indent_unit: str = "  "
     used_helpers: set[str] = field(default_factory=set)
 
@@ -92,6 +93,24 @@ class _Printer:
             return f"{function}({', '.join(self.expr(a)[0] for a in args[1:])})", 16
         raise NotImplementedError(f"isl AST operation {op}")
 
+    def _bound(self, condition: isl.AstExpr, iterator: str, init: str) -> tuple[str, str]:
+        """Return the declarations and the condition of a for loop. An upper bound that is
+        an expression (``c3 <= min(N - 1, c1 + 31)``) is computed once into a variable of
+        its own: GCC does not vectorise a loop whose bound it must re-evaluate."""
+        text = self.expr(condition)[0]
+        if condition.get_type() != isl.ast_expr_type.op or condition.get_op_type() not in (
+                isl.ast_expr_op_type.le, isl.ast_expr_op_type.lt):
+            return f"{iterator} = {init}", text
+        left, right = condition.get_op_arg(0), condition.get_op_arg(1)
+        bound = self.expr(right)[0]
+        end = f"{iterator}_end"
+        simple = right.get_type() != isl.ast_expr_type.op
+        if (simple or self.expr(left)[0] != iterator or end in self.taken
+                or re.search(rf"\b{re.escape(iterator)}\b", bound)):
+            return f"{iterator} = {init}", text
+        symbol = "<=" if condition.get_op_type() == isl.ast_expr_op_type.le else "<"
+        return f"{iterator} = {init}, {end} = {bound}", f"{iterator} {symbol} {end}"
+
     def wrap(self, node: isl.AstExpr, needed: int) -> str:
         text, prec = self.expr(node)
         return text if prec >= needed else f"({text})"
@@ -125,11 +144,11 @@ class _Printer:
                 return ([f"{pad}{{", f"{pad}{self.indent_unit}{self.iterator_type} "
                          f"{iterator} = {init};"]
                         + self.node(body, depth + 1) + [f"{pad}}}"])
-            condition = self.expr(node.for_get_cond())[0]
             increment = self.expr(node.for_get_inc())[0]
             step = f"{iterator}++" if increment == "1" else f"{iterator} += {increment}"
+            declarations, condition = self._bound(node.for_get_cond(), iterator, init)
             lines = [f"{pad}{pragma}"] if pragma else []
-            lines.append(f"{pad}for ({self.iterator_type} {iterator} = {init}; {condition}; "
+            lines.append(f"{pad}for ({self.iterator_type} {declarations}; {condition}; "
                          f"{step}) {{")
             return lines + self.node(body, depth + 1) + [f"{pad}}}"]
         raise NotImplementedError(f"isl AST node {kind}")
@@ -164,7 +183,7 @@ def generate(scop: Scop, schedule: isl.Schedule, taken_names: set[str],
 
     names = {inner: c for c, inner in scop.isl_names.items()}
     names.update({s.name: statement_prefix + s.name[1:] for s in scop.statements})
-    printer = _Printer(names, helpers, scop.iterator_type)
+    printer = _Printer(names, helpers, scop.iterator_type, taken)
     body = printer.node(tree, 0)
 
     lines: list[str] = []
