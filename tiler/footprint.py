@@ -52,6 +52,7 @@ class BandShape:
     trip_counts: tuple[int, ...]
     accesses: tuple[AccessShape, ...]
     statements: tuple[str, ...]
+    estimated: tuple[bool, ...] = ()     # per member: trip count guessed (unknown parameter)
 
 
 @dataclass(frozen=True)
@@ -157,11 +158,18 @@ def band_shape(scop: Scop, band: isl.ScheduleNode, parameters: dict[str, int],
     fixed = fix_parameters(scop, parameters)
     partial = band.band_get_partial_schedule_union_map()
     prefix = band.get_prefix_schedule_union_map()
-    domain = band.get_domain().intersect_params(fixed)
-    schedule_values = isl.Set.from_union_set(partial.intersect_domain(domain).range()) \
-        if not domain.is_empty() else None
-    trip_counts = tuple((_extent(schedule_values, k) or 1) if schedule_values is not None
-                        else 1 for k in range(members))
+
+    def trips(fixed_parameters: isl.Set) -> tuple[int, ...]:
+        domain = band.get_domain().intersect_params(fixed_parameters)
+        if domain.is_empty():
+            return (1,) * members
+        values = isl.Set.from_union_set(partial.intersect_domain(domain).range())
+        return tuple(_extent(values, k) or 1 for k in range(members))
+
+    trip_counts = trips(fixed)
+    doubled = {name: 2 * UNKNOWN_PARAMETER_VALUE for name in scop.parameters}
+    doubled.update(parameters)
+    estimated = tuple(a != b for a, b in zip(trip_counts, trips(fix_parameters(scop, doubled))))
     statements = {s.name: s for s in scop.statements}
     shapes: list[AccessShape] = []
     names: list[str] = []
@@ -191,7 +199,7 @@ def band_shape(scop: Scop, band: isl.ScheduleNode, parameters: dict[str, int],
                                       tuple(tuple(float(v) for v in row) for row in np.round(moving, 6)),
                                       tuple(float(v) for v in offsets),
                                       tuple(float(v) for v in inner)))
-    return BandShape(members, trip_counts, tuple(shapes), tuple(sorted(names)))
+    return BandShape(members, trip_counts, tuple(shapes), tuple(sorted(names)), estimated)
 
 
 def _groups(shape: BandShape) -> dict:

@@ -158,6 +158,9 @@ def _candidates(shape: BandShape, order: tuple[int, ...], element: int, line_byt
     step = max(1, max(line_bytes, VECTOR_BYTES) // element)
     result = []
     for member, trips in enumerate(shape.trip_counts):
+        # A guessed trip count (unknown parameter) is no size to tile with: only the sizes
+        # below it are tried, so the tile does not grow with the guess.
+        guessed = bool(shape.estimated) and shape.estimated[member]
         values = [s for s in base if s < trips]
         if member == order[-1] and shape.members > 1:
             low = MIN_STRIDE_ONE_BYTES // element
@@ -165,11 +168,11 @@ def _candidates(shape: BandShape, order: tuple[int, ...], element: int, line_byt
             if _overlapping_row(shape, member):
                 low, high = step, MAX_OVERLAPPING_STRIDE_ONE_BYTES // element
             values = [s for s in values if s % step == 0 and low <= s <= high]
-            if trips <= high:
+            if trips <= high and not guessed:
                 values.append(trips)
             elif not values:
-                values = [high]
-        else:
+                values = [min(high, trips)]
+        elif not guessed or not values:
             values.append(min(trips, base[-1]))
         result.append(sorted(set(values)))
     return result
