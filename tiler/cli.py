@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--plot", metavar="FILE.png", help="draw the latency curve")
     probe.add_argument("--no-cache", action="store_true",
                        help="neither read nor write the cached hierarchy")
+    qmoe = commands.add_parser("qmoe", help="the QMoE sub-1-bit MoE decoding workload")
+    from tiler.qmoe.cli import add_qmoe_arguments
+    add_qmoe_arguments(qmoe)
     return parser
 
 
@@ -152,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "probe":
             from tiler.probe import run_probe_command
             return run_probe_command(args)
+        if args.command == "qmoe":
+            from tiler.qmoe.cli import run_qmoe_command
+            return run_qmoe_command(args)
     except TilerError as error:
         print(error, file=sys.stderr)
         return EXIT_INPUT
