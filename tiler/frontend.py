@@ -194,22 +194,24 @@ class _ScopBuilder:
             return [Leaf(len(self.statements) - 1)]
         raise TilerError("unsupported statement", 1, 1)
 
-    def _loop_set(self, loop: For, sign: int, scope: AffineScope) -> isl.Set:
-        """Return the values of the loop iterator (last dim of the scope) the loop runs over."""
+    def _loop_sets(self, loop: For, sign: int, scope: AffineScope) -> tuple[isl.Set, isl.Set]:
+        """Return the values of the loop iterator (last dim of the scope) from the start on,
+        and those the loop runs over (from the start, on its stride, while the condition
+        holds)."""
         iterator = isl.PwAff.var_on_domain(isl.LocalSpace.from_space(scope.space),
                                            isl.dim_type.set, len(scope.iterators) - 1)
         outer = AffineScope(scope.space, scope.iterators[:-1] + ("\0",), scope.parameters,
                             scope.assigned, scope.text)
         start = affine(loop.init, outer, "loop bound")
         condition = affine_condition(loop.condition, scope, "loop condition")
-        step = self._step(loop) * sign
         past_start = iterator.ge_set(start) if sign > 0 else iterator.le_set(start)
-        stride = abs(step)
+        values = past_start
+        stride = abs(self._step(loop))
         if stride > 1:
             offset = iterator.sub(start) if sign > 0 else start.sub(iterator)
             zero = offset.sub(offset)
-            past_start = past_start.intersect(offset.mod_val(isl.Val(stride)).eq_set(zero))
-        return past_start.intersect(condition)
+            values = values.intersect(offset.mod_val(isl.Val(stride)).eq_set(zero))
+        return past_start, values.intersect(condition)
 
     def _check_loop(self, loop: For, enclosing: tuple[str, ...]) -> int:
         """Return the loop's direction (+1/-1) after checking that it runs over an interval."""
@@ -219,7 +221,7 @@ class _ScopBuilder:
         step = self._step(loop)
         sign = 1 if step > 0 else -1
         scope = self._scope(enclosing + (loop.iterator,))
-        values = self._loop_set(loop, sign, scope)
+        past_start, values = self._loop_sets(loop, sign, scope)
         # C stops at the first value where the condition fails: the domain is the set of
         # values from the start while the condition holds, which equals "start..condition"
         # only if the condition, once false, stays false. Check that it is a bound.
@@ -230,20 +232,12 @@ class _ScopBuilder:
                                          n - 1).add_constant_val(isl.Val(step))
         shift = shift.set_aff(n - 1, step_aff)
         next_inside = values.preimage_multi_aff(shift)   # v such that v + step is in values
-        if not next_inside.intersect(self._start_set(loop, sign, scope)).is_subset(values):
+        if not next_inside.intersect(past_start).is_subset(values):
             raise TilerError(
                 f"loop condition '{scope.quote(loop.condition.span)}' is not a bound on "
                 f"'{loop.iterator}' (the loop would not run over an interval)",
                 loop.condition.span.line, loop.condition.span.column)
         return sign
-
-    def _start_set(self, loop: For, sign: int, scope: AffineScope) -> isl.Set:
-        iterator = isl.PwAff.var_on_domain(isl.LocalSpace.from_space(scope.space),
-                                           isl.dim_type.set, len(scope.iterators) - 1)
-        outer = AffineScope(scope.space, scope.iterators[:-1] + ("\0",), scope.parameters,
-                            scope.assigned, scope.text)
-        start = affine(loop.init, outer, "loop bound")
-        return iterator.ge_set(start) if sign > 0 else iterator.le_set(start)
 
     @staticmethod
     def _step(loop: For) -> int:
@@ -276,7 +270,7 @@ class _ScopBuilder:
             if kind == "loop":
                 depth += 1
                 prefix = self._scope(iterators[:depth], name)
-                values = self._loop_set(node, polarity, prefix)
+                values = self._loop_sets(node, polarity, prefix)[1]
             else:
                 prefix = self._scope(iterators[:depth], name)
                 values = affine_condition(node.condition, prefix, "condition")
