@@ -192,6 +192,22 @@ class KernelResult:
             return None         # below the timer's resolution
         return base.median_s / other.median_s
 
+    def speedup_range(self, variant: str) -> tuple[float, float] | None:
+        """Return the lowest and highest speedup the runs allow: the original's median over
+        ``variant``'s slowest and fastest run (``None`` where ``speedup`` is)."""
+        if self.speedup(variant) is None:
+            return None
+        base, times = self.variants["original"].median_s, self.variants[variant].times_s
+        return base / max(times), base / min(times) if min(times) > 0 else math.inf
+
+    def speedup_of_fastest_runs(self, variant: str) -> float | None:
+        """Return the original's fastest run over ``variant``'s fastest: interference from
+        other work only adds time, so on a busy machine this is the steadier ratio."""
+        base, other = self.variants.get("original"), self.variants.get(variant)
+        if self.speedup(variant) is None or min(other.times_s) <= 0:
+            return None
+        return min(base.times_s) / min(other.times_s)
+
     def default_vs_autotuned(self) -> float | None:
         """Return the model's speedup over the tuner's: 1 means the model matched the tuner,
         below 1 the tuner found faster sizes."""

@@ -86,6 +86,8 @@ def variant_to_dict(variant: VariantResult, kernel: KernelResult) -> dict:
     return {"median_s": variant.median_s, **variant.spread(), "times_s": list(variant.times_s),
             "ok": variant.ok, "status": variant.status,
             "speedup": kernel.speedup(variant.name),
+            "speedup_range": kernel.speedup_range(variant.name),
+            "speedup_of_fastest_runs": kernel.speedup_of_fastest_runs(variant.name),
             "tile_sizes": [list(sizes) for sizes in variant.band_sizes],
             "given_sizes": list(variant.given_sizes) if variant.given_sizes else None,
             "choice_s": variant.choice_s, "timing": variant.timing,
@@ -283,19 +285,26 @@ def plot_suite(suite: SuiteResult, path: str) -> None:
     width = 0.8 / max(1, len(variants))
     for index, name in enumerate(variants):
         values = [kernel.speedup(name) or 0.0 for kernel in suite.kernels]
+        ranges = [kernel.speedup_range(name) or (value, value)
+                  for kernel, value in zip(suite.kernels, values)]
         values.append(means[name][0] or 0.0)
+        ranges.append((values[-1], values[-1]))
+        errors = [[value - low for value, (low, _) in zip(values, ranges)],
+                  [high - value for value, (_, high) in zip(values, ranges)]]
         positions = [k + (index - (len(variants) - 1) / 2) * width for k in range(len(labels))]
-        bars.bar(positions, values, width, label=name, color=f"C{index}")
+        bars.bar(positions, values, width, label=name, color=f"C{index}", yerr=errors,
+                 error_kw={"elinewidth": 0.8, "capsize": 1.5})
     bars.axhline(1.0, color="black", linewidth=0.8)
     bars.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
-    bars.set_ylabel("speedup over the original (median)")
+    bars.set_ylabel("speedup over the original (median; bars: slowest..fastest run)")
     bars.set_title("speedup (0: wrong, failed or not measured)")
     bars.legend(fontsize=8)
-    choosing = {"model\n(default)": sum(kernel.model_s for kernel in suite.kernels),
-                "search\n(autotuned)": sum(kernel.tuning.wall_s for kernel in suite.kernels
-                                          if kernel.tuning is not None)}
+    choosing = {"model\n(default)": sum(kernel.model_s for kernel in suite.kernels)}
+    if any(kernel.tuning is not None for kernel in suite.kernels):
+        choosing["search\n(autotuned)"] = sum(kernel.tuning.wall_s for kernel in suite.kernels
+                                              if kernel.tuning is not None)
     costs.bar(list(choosing), [max(value, 1e-4) for value in choosing.values()],
-              color=["C0", "C2"])
+              color=["C0", "C2"][:len(choosing)])
     for position, value in enumerate(choosing.values()):
         costs.annotate(_duration(value), (position, max(value, 1e-4)), ha="center",
                        va="bottom", fontsize=8)
