@@ -381,3 +381,27 @@ def test_times_come_from_the_program_when_it_reports_them(tmp_path):
     assert (timed.seconds, timed.source) == (0.25, "kernel")
     untimed = measure(Output("checksum: 1\n", "", 1.5), plain)
     assert (untimed.seconds, untimed.source) == (1.5, "wall")
+
+
+def test_polly_where_installed(tmp_path, cc):
+    found = bench_variants.find_polly()
+    if found.compiler is None:
+        pytest.skip(found.note)
+    kernel = write_kernel(tmp_path, "transpose", TRANSPOSE)
+    suite = bench_kernels([kernel], settings_for(cc, polly_compiler=found.compiler),
+                          tmp_path / "builds")
+    variants = suite.kernels[0].variants
+    assert list(variants) == ["original", "default", "fixed32", "clang", "polly"]
+    assert variants["polly"].ok, variants["polly"].note
+    assert "-polly" in variants["polly"].toolchain
+    assert suite_to_dict(suite)["polly"]["command"] == list(found.compiler)
+
+
+def test_plot(tmp_path, cc):
+    pytest.importorskip("matplotlib")
+    from tiler.bench.report import plot_suite
+
+    kernel = write_kernel(tmp_path, "transpose", TRANSPOSE)
+    suite = bench_kernels([kernel], settings_for(cc, repeat=1), tmp_path / "builds")
+    plot_suite(suite, str(tmp_path / "speedups.png"))
+    assert (tmp_path / "speedups.png").read_bytes().startswith(b"\x89PNG")
