@@ -136,14 +136,16 @@ def table_rows(suite: SuiteResult) -> tuple[list[str], list[list[str]]]:
 
 def sizes_rows(suite: SuiteResult) -> tuple[list[str], list[list[str]]]:
     """Return the header and rows of the tile sizes each approach chose, per kernel."""
-    header = ["kernel", "default (model)", "model time", "autotuned best", "fixed32"]
+    tuned = "autotuned" in suite.variants
+    header = ["kernel", "default (model)", "model time"] + \
+        (["autotuned best"] if tuned else []) + ["fixed32"]
     rows = []
     for kernel in suite.kernels:
-        default = kernel.variants.get("default")
-        tuned = kernel.variants.get("autotuned")
-        fixed = kernel.variants.get("fixed32")
-        rows.append([kernel.name, _bands(default), f"{kernel.model_s * 1000:.1f} ms",
-                     _bands(tuned), _bands(fixed)])
+        row = [kernel.name, _bands(kernel.variants.get("default")),
+               f"{kernel.model_s * 1000:.1f} ms"]
+        if tuned:
+            row.append(_bands(kernel.variants.get("autotuned")))
+        rows.append(row + [_bands(kernel.variants.get("fixed32"))])
     return header, rows
 
 
@@ -184,13 +186,18 @@ def print_report(suite: SuiteResult, stream: TextIO) -> None:
     except ImportError:
         print(describe_suite(suite), file=stream)
         return
+    tables = (("speedup over the original", table_rows(suite)),
+              ("tile sizes per band", sizes_rows(suite)))
+    # never squeeze a column: a table wider than the terminal wraps, as plain text would
+    natural = max(len(format_table(header, rows).splitlines()[0]) + 3 * len(header) + 4
+                  for _, (header, rows) in tables)
     console = Console(file=stream)
+    console = Console(file=stream, width=max(console.width, natural))
     console.print(settings_line(suite), highlight=False)
-    for title, (header, rows) in (("speedup over the original", table_rows(suite)),
-                                  ("tile sizes per band", sizes_rows(suite))):
+    for title, (header, rows) in tables:
         table = Table(title=title)
         for index, name in enumerate(header):
-            table.add_column(name, justify="left" if index == 0 else "right")
+            table.add_column(name, justify="left" if index == 0 else "right", no_wrap=True)
         geomean_last = title.startswith("speedup")
         for index, row in enumerate(rows):
             table.add_row(*row, end_section=geomean_last and index == len(rows) - 2)
