@@ -166,3 +166,19 @@ def test_tiled_example_builds_native(name, builds):
     tiled_run = builds.run(tiled)
     assert tiled_run.stdout == original_run.stdout, \
         describe_difference(original_run.stdout, tiled_run.stdout)
+
+
+PARALLEL = TileOptions(hierarchy=parse_cache_sizes("48K,2M,32M"), parallel=True)
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_parallel_example_matches_with_openmp(name, builds):
+    """--parallel: the marked loops carry no dependence, so the OpenMP build (two threads on
+    this machine) prints exactly what the original prints."""
+    result = tile_source(builds.sources[name], f"{name}.c", PARALLEL)
+    _, original_run = builds.original(name)
+    tiled = builds.build(name, result.text, EXACT_FLAGS + ("-fopenmp",))
+    assert builds.run(tiled).stdout == original_run.stdout
+    marked = result.text.count("#pragma omp parallel for")
+    parallel_bands = [b for r in result.regions for b in r.bands if any(b.coincident)]
+    assert (marked > 0) == bool(parallel_bands)
