@@ -42,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--plot", metavar="FILE.png", help="draw the latency curve")
     probe.add_argument("--no-cache", action="store_true",
                        help="neither read nor write the cached hierarchy")
+    bench = commands.add_parser("bench", help="time the original against tilings and tuners",
+                                description="Build and time, interleaved, the original, the "
+                                "default tiling, fixed 32, an auto-tuned tiling and Polly.")
+    from tiler.bench.command import add_bench_arguments
+    add_bench_arguments(bench)
+
     qmoe = commands.add_parser("qmoe", help="the QMoE sub-1-bit MoE decoding workload")
     from tiler.qmoe.cli import add_qmoe_arguments
     add_qmoe_arguments(qmoe)
@@ -155,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "probe":
             from tiler.probe import run_probe_command
             return run_probe_command(args)
+        if args.command == "bench":
+            from tiler.bench.command import run_bench_command
+            return run_bench_command(args)
         if args.command == "qmoe":
             from tiler.qmoe.cli import run_qmoe_command
             return run_qmoe_command(args)
