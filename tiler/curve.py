@@ -1,0 +1,225 @@
+"""Read cache levels off a latency-vs-working-set curve (the detector of ``tiler probe``).
+
+Pure functions over numbers: the curve is cut into the pieces of its best piecewise-linear fit
+in log-latency against log-size; the flat pieces are the plateaus of the cache levels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tiler.errors import TilerError
+from tiler.hierarchy import CacheLevel
+
+# A plateau must stay flat over at least this span, so a pause in a rise is not a cache level.
+MIN_PLATEAU_OCTAVES = 0.75
+# Sizes are rounded to whole lines, so a span on the grid may fall short of its nominal octaves.
+GRID_SLACK_OCTAVES = 0.05
+# Slope of ln(latency) per octave of working set under which a piece counts as flat. Past a
+# capacity C a randomly replaced cache misses a fraction 1 - C/W, a tail whose slope falls under
+# 0.2 beyond about 5 C, where the latency is within 25% of the next level's.
+FLAT_SLOPE = 0.2
+# Cost of one more piece, in units of noise variance times ln(points): the BIC-like choice that
+# keeps pure noise from cutting a plateau, while every real step of a few sigmas is still cut.
+SEGMENT_PENALTY = 4.0
+# Consecutive plateaus closer than this latency ratio are one level: each level of a real
+# hierarchy is at least 2.5 times slower than the one inside it, noise and miss tails give less.
+MIN_STEP_RATIO = 1.5
+# A level's size is the working set at which the latency has gone this fraction of the way to
+# the next level's: a 5% miss rate, the point where the data stops fitting.
+MISS_FRACTION = 0.05
+# ... but never less than this many noise standard deviations above the plateau.
+NOISE_MARGIN_SIGMAS = 3.0
+# Relative noise assumed at the least, so a very clean curve is not cut at every wiggle.
+SIGMA_FLOOR = 0.01
+
+
+@dataclass(frozen=True)
+class CurveAnalysis:
+    """What a latency curve shows: the cache levels, the memory latency and any doubts."""
+
+    levels: tuple[CacheLevel, ...]
+    memory_latency_ns: float | None
+    plateaus: tuple[tuple[int, int, float], ...]   # (first index, last index, latency ns)
+    warnings: tuple[str, ...]
+
+
+
+def detect_levels(sizes: Sequence[int], latencies: Sequence[float], *, line_bytes: int = 64,
+                  noise: float | None = None) -> list[CacheLevel]:
+    """Return the cache levels a latency-vs-working-set curve shows (see ``analyse_curve``)."""
+    return list(analyse_curve(sizes, latencies, line_bytes=line_bytes, noise=noise).levels)
+
+
+def analyse_curve(sizes: Sequence[int], latencies: Sequence[float], *, line_bytes: int = 64,
+                  noise: float | None = None) -> CurveAnalysis:
+    """Return the levels, memory latency and plateaus of a latency curve.
+
+    The curve is read in log-latency against log-size, cut into the pieces of its best
+    piecewise-linear fit; pieces flatter than ``FLAT_SLOPE`` and spanning ``MIN_PLATEAU_OCTAVES``
+    are plateaus, and neighbours less than ``MIN_STEP_RATIO`` apart are merged (a miss tail
+    approaching its level). Every plateau followed by a higher one is a cache level,
+    of the size at which the latency has risen ``MISS_FRACTION`` of the way to the next; the
+    last plateau is memory unless the curve still rises after it.
+
+    Args:
+        sizes: working sets in bytes, strictly increasing.
+        latencies: the latency per load at each size, in ns (medians of repeats).
+        line_bytes: sizes of levels are rounded down to whole lines.
+        noise: relative noise of a point (standard deviation of ln latency); estimated from the
+            curve when ``None``.
+    """
+    x = np.log2(np.asarray(sizes, dtype=float))
+    raw = np.asarray(latencies, dtype=float)
+    if x.ndim != 1 or x.shape != raw.shape:
+        raise TilerError("a latency curve needs one latency per size")
+    if len(x) < 4:
+        raise TilerError(f"a latency curve needs at least 4 points, not {len(x)}")
+    if not np.all(np.diff(x) > 0):
+        raise TilerError("the sizes of a latency curve must increase strictly")
+    if not np.all(np.isfinite(raw)) or np.any(raw <= 0):
+        raise TilerError("latencies must be positive numbers")
+    y = np.log(raw)
+    # Other processes only ever slow a sample down, in bursts that can spoil two neighbouring
+    # points; a running median of five removes them and keeps steps and ramps where they are.
+    smooth = _running_median(y, 5)
+    # The curve's own scatter (robust to its steps) or the repeats' spread, whichever is larger.
+    scatter = 1.4826 * float(np.median(np.abs(np.diff(y)))) / math.sqrt(2)
+    sigma = max(SIGMA_FLOOR, scatter, noise or 0.0)
+    warnings: list[str] = []
+
+    plateaus = _merge_plateaus(_plateau_pieces(x, _segments(x, smooth, sigma)), y)
+    if len(plateaus) < 2:
+        warnings.append("no step found in the latency curve: "
+                        + ("it is flat" if plateaus else "it never settles on a plateau"))
+        return CurveAnalysis((), None, tuple((a, b, float(np.exp(lat))) for a, b, lat in plateaus),
+                             tuple(warnings))
+
+    # The curve still rising after its last plateau: that plateau was a cache, not memory.
+    tail_top = float(smooth[plateaus[-1][1]:].max())
+    memory_latency: float | None = float(np.exp(plateaus[-1][2]))
+    uppers = [plateau[2] for plateau in plateaus[1:]]
+    cache_plateaus = plateaus[:-1]
+    if tail_top - plateaus[-1][2] >= math.log(MIN_STEP_RATIO):
+        cache_plateaus = plateaus
+        uppers.append(tail_top)
+        memory_latency = None
+        warnings.append("the latency was still rising at the largest working set: the last "
+                        "level's size is a lower bound and the memory latency is unknown")
+
+    levels: list[CacheLevel] = []
+    ends = [plateau[0] for plateau in plateaus[1:]] + [len(x) - 1]
+    for (first, _last, level_y), upper_y, end in zip(cache_plateaus, uppers, ends):
+        size = _crossing_size(x, smooth, first, end, level_y, upper_y, sigma)
+        size = int(size) // line_bytes * line_bytes
+        if levels and size <= levels[-1].size_bytes:
+            warnings.append(f"dropped a level at {size} bytes that is not larger than the one "
+                            f"inside it")
+            continue
+        levels.append(CacheLevel(len(levels) + 1, size, round(float(np.exp(level_y)), 3)))
+    return CurveAnalysis(tuple(levels),
+                         None if memory_latency is None else round(memory_latency, 3),
+                         tuple((int(a), int(b), float(np.exp(lat))) for a, b, lat in plateaus),
+                         tuple(warnings))
+
+
+def _running_median(y: np.ndarray, width: int) -> np.ndarray:
+    """Return the median of each point and its neighbours, ``width`` points wide.
+
+    At the ends the window keeps its width and slides inwards, so a burst in the last points is
+    outvoted as anywhere else.
+    """
+    width = min(width, len(y))
+    starts = np.clip(np.arange(len(y)) - width // 2, 0, len(y) - width)
+    return np.array([np.median(y[start:start + width]) for start in starts])
+
+
+def _segments(x: np.ndarray, y: np.ndarray, sigma: float) -> list[tuple[int, int, float]]:
+    """Return (first, last, slope) of each piece of the least-squares piecewise-linear fit.
+
+    Optimal partitioning: a piece costs its squared residual about its own line plus a penalty
+    that grows with the noise, so a piece ends only where the curve bends or jumps by more than
+    the noise explains. Lines rather than constants let a plateau drift slowly and stay whole.
+    """
+    count = len(y)
+    penalty = SEGMENT_PENALTY * sigma ** 2 * math.log(count)
+    sums = [np.concatenate([[0.0], np.cumsum(v)]) for v in (x, y, x * x, x * y, y * y)]
+    best = np.zeros(count + 1)
+    start_of = np.zeros(count + 1, dtype=int)
+    for end in range(1, count + 1):
+        starts = np.arange(end)
+        n = (end - starts).astype(float)
+        sx, sy, sxx, sxy, syy = (total[end] - total[starts] for total in sums)
+        var_x = sxx - sx * sx / n
+        cov = sxy - sx * sy / n
+        var_y = np.maximum(syy - sy * sy / n, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            residual = np.where(var_x > 1e-12, var_y - cov * cov / var_x, 0.0)
+        total_cost = best[starts] + np.maximum(residual, 0.0) + penalty
+        start_of[end] = int(np.argmin(total_cost))
+        best[end] = total_cost[start_of[end]]
+    pieces, end = [], count
+    while end > 0:
+        first = int(start_of[end])
+        slope = float(np.polyfit(x[first:end], y[first:end], 1)[0]) if end - first > 1 else 0.0
+        pieces.append((first, end - 1, slope))
+        end = first
+    return pieces[::-1]
+
+
+def _plateau_pieces(x: np.ndarray, pieces: list[tuple[int, int, float]]) -> list[tuple[int, int]]:
+    """Return the pieces flat and long enough to be plateaus rather than parts of a rise."""
+    return [(first, last) for first, last, slope in pieces
+            if x[last] - x[first] >= MIN_PLATEAU_OCTAVES - GRID_SLACK_OCTAVES
+            and abs(slope) < FLAT_SLOPE]
+
+
+def _merge_plateaus(runs: list[tuple[int, int]], y: np.ndarray) -> list[tuple[int, int, float]]:
+    """Return the flat runs as (first, last, median ln latency), joining those close in latency.
+
+    Latency cannot fall as the working set grows, and interference only ever slows a sample, so
+    a plateau well above the one after it was a long burst of load and is dropped.
+    """
+    plateaus: list[tuple[int, int, float]] = []
+    members: list[list[tuple[int, int]]] = []
+    step = math.log(MIN_STEP_RATIO)
+    for first, last in runs:
+        level = float(np.median(y[first:last + 1]))
+        while plateaus and plateaus[-1][2] - level >= step:
+            plateaus.pop()
+            members.pop()
+        if plateaus and abs(level - plateaus[-1][2]) < step:
+            members[-1].append((first, last))
+            points = np.concatenate([y[a:b + 1] for a, b in members[-1]])
+            plateaus[-1] = (plateaus[-1][0], last, float(np.median(points)))
+        else:
+            plateaus.append((first, last, level))
+            members.append([(first, last)])
+    return plateaus
+
+
+def _crossing_size(x: np.ndarray, y: np.ndarray, first: int, end: int, level_y: float,
+                   upper_y: float, sigma: float) -> float:
+    """Return the size (bytes) where the curve rises MISS_FRACTION of the way to upper_y.
+
+    The crossing is the last one before index ``end`` (where the next plateau starts): scanning
+    back from there, a burst of interference inside the plateau cannot end the level early.
+    """
+    level, upper = math.exp(level_y), math.exp(upper_y)
+    threshold = max(level_y + NOISE_MARGIN_SIGMAS * sigma,
+                    math.log(level + MISS_FRACTION * (upper - level)))
+    j = min(end, len(x) - 1)
+    while j < len(x) - 1 and y[j] <= threshold:
+        j += 1
+    if y[j] <= threshold:
+        return 2.0 ** x[j]
+    while j > first and y[j - 1] > threshold:
+        j -= 1
+    if j == first:
+        return 2.0 ** x[first]
+    fraction = (threshold - y[j - 1]) / (y[j] - y[j - 1])
+    return 2.0 ** (x[j - 1] + fraction * (x[j] - x[j - 1]))
