@@ -123,8 +123,13 @@ def _hierarchy(args: argparse.Namespace):
 
 def run_tile_command(args: argparse.Namespace) -> int:
     """``tiler tile``: tile one file, write the result, print notes on stderr."""
-    from tiler.pipeline import (TileOptions, default_output_path, read_source, tile_source,
-                                write_atomically)
+    from tiler.pipeline import (
+        TileOptions,
+        default_output_path,
+        read_source,
+        tile_source,
+        write_atomically,
+    )
     sizes = args.tile_sizes
     if args.tile_sizes_file:
         sizes = _read_sizes_file(args.tile_sizes_file)

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 import islpy as isl
 
 from tiler.model import Scop
-
 from tiler.schedule import PARALLEL_MARK
 
 HELPER_DEFINITIONS = {
@@ -34,6 +33,19 @@ def fresh_prefix(candidates: list[str], taken: set[str]) -> str:
     raise AssertionError("no free prefix")  # the last candidate is made unique by the caller
 
 
+# isl AST operations printed as C binary operators: the symbol and its precedence.
+_BINARY = {
+    isl.ast_expr_op_type.and_: ("&&", 5), isl.ast_expr_op_type.and_then: ("&&", 5),
+    isl.ast_expr_op_type.or_: ("||", 4), isl.ast_expr_op_type.or_else: ("||", 4),
+    isl.ast_expr_op_type.eq: ("==", 9), isl.ast_expr_op_type.le: ("<=", 10),
+    isl.ast_expr_op_type.lt: ("<", 10), isl.ast_expr_op_type.ge: (">=", 10),
+    isl.ast_expr_op_type.gt: (">", 10), isl.ast_expr_op_type.add: ("+", 12),
+    isl.ast_expr_op_type.sub: ("-", 12), isl.ast_expr_op_type.mul: ("*", 13),
+    isl.ast_expr_op_type.div: ("/", 13), isl.ast_expr_op_type.pdiv_q: ("/", 13),
+    isl.ast_expr_op_type.pdiv_r: ("%", 13), isl.ast_expr_op_type.zdiv_r: ("%", 13),
+}
+
+
 @dataclass
 class _Printer:
     """Prints an isl AST as C; records which helper macros the text uses."""
@@ -46,16 +58,6 @@ class _Printer:
     used_helpers: set[str] = field(default_factory=set)
 
     # ---- expressions ------------------------------------------------------------------
-    _BINARY = {
-        isl.ast_expr_op_type.and_: ("&&", 5), isl.ast_expr_op_type.and_then: ("&&", 5),
-        isl.ast_expr_op_type.or_: ("||", 4), isl.ast_expr_op_type.or_else: ("||", 4),
-        isl.ast_expr_op_type.eq: ("==", 9), isl.ast_expr_op_type.le: ("<=", 10),
-        isl.ast_expr_op_type.lt: ("<", 10), isl.ast_expr_op_type.ge: (">=", 10),
-        isl.ast_expr_op_type.gt: (">", 10), isl.ast_expr_op_type.add: ("+", 12),
-        isl.ast_expr_op_type.sub: ("-", 12), isl.ast_expr_op_type.mul: ("*", 13),
-        isl.ast_expr_op_type.div: ("/", 13), isl.ast_expr_op_type.pdiv_q: ("/", 13),
-        isl.ast_expr_op_type.pdiv_r: ("%", 13), isl.ast_expr_op_type.zdiv_r: ("%", 13),
-    }
 
     def expr(self, node: isl.AstExpr) -> tuple[str, int]:
         """Return C text for ``node`` and its precedence (higher binds tighter)."""
@@ -68,8 +70,8 @@ class _Printer:
             return self.names.get(name, name), 16
         op = node.get_op_type()
         args = [node.get_op_arg(k) for k in range(node.get_op_n_arg())]
-        if op in self._BINARY:
-            symbol, prec = self._BINARY[op]
+        if op in _BINARY:
+            symbol, prec = _BINARY[op]
             left = self.wrap(args[0], prec)
             right = self.wrap(args[1], prec + 1)
             return f"{left} {symbol} {right}", prec
@@ -141,9 +143,8 @@ class _Printer:
             init = self.expr(node.for_get_init())[0]
             body = node.for_get_body()
             if node.for_is_degenerate():
-                return ([f"{pad}{{", f"{pad}{self.indent_unit}{self.iterator_type} "
-                         f"{iterator} = {init};"]
-                        + self.node(body, depth + 1) + [f"{pad}}}"])
+                declaration = f"{pad}{self.indent_unit}{self.iterator_type} {iterator} = {init};"
+                return [f"{pad}{{", declaration, *self.node(body, depth + 1), f"{pad}}}"]
             increment = self.expr(node.for_get_inc())[0]
             step = f"{iterator}++" if increment == "1" else f"{iterator} += {increment}"
             declarations, condition = self._bound(node.for_get_cond(), iterator, init)

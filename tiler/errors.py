@@ -20,7 +20,7 @@ class TilerError(Exception):
         self.column = column
         self.filename = filename
 
-    def with_filename(self, filename: str) -> "TilerError":
+    def with_filename(self, filename: str) -> TilerError:
         """Return the same error located in ``filename``."""
         return TilerError(self.message, self.line, self.column, filename)
 

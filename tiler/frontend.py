@@ -10,9 +10,28 @@ import islpy as isl
 from tiler.affine import AffineScope, affine, affine_condition
 from tiler.errors import TilerError
 from tiler.model import Access, Leaf, Loop, LoopTree, Scop, Statement
-from tiler.syntax import (ArrayRef, Assign, Binary, Block, Call, Cast, ExprStmt, For, If,
-                          Increment, Name, Number, Select, Span, Stmt, Unary, Unsupported,
-                          UnsupportedStmt, parse_region, tokens)
+from tiler.syntax import (
+    ArrayRef,
+    Assign,
+    Binary,
+    Block,
+    Call,
+    Cast,
+    ExprStmt,
+    For,
+    If,
+    Increment,
+    Name,
+    Number,
+    Select,
+    Span,
+    Stmt,
+    Unary,
+    Unsupported,
+    UnsupportedStmt,
+    parse_region,
+    tokens,
+)
 
 _PRAGMA = re.compile(r"^[ \t]*#[ \t]*pragma[ \t]+(scop|endscop)\b[^\n]*$", re.MULTILINE)
 

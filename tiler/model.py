@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 import islpy as isl
 
@@ -45,7 +44,7 @@ class Loop:
 
     iterator: str
     sign: int
-    children: tuple["LoopTree", ...]
+    children: tuple[LoopTree, ...]
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ class Leaf:
     statement: int       # index into Scop.statements
 
 
-LoopTree = Union[Loop, Leaf]
+LoopTree = Loop | Leaf
 
 
 @dataclass(frozen=True)

@@ -7,19 +7,28 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import islpy as isl
 
 from tiler.codegen import generate, identifiers
 from tiler.dependences import compute_dependences
 from tiler.errors import TilerError
-from tiler.frontend import build_scop, find_regions
-from tiler.model import Scop
 from tiler.footprint import band_shape, defined_constants, element_bytes
-from tiler.schedule import (Planner, TiledBand, TilePlan, is_legal, isl_schedule,
-                            parallel_loops_are_legal,
-                            original_schedule, original_schedule_map, tile_schedule,
-                            tileability)
+from tiler.frontend import build_scop, find_regions
 from tiler.hierarchy import Hierarchy, default_hierarchy
+from tiler.model import Scop
+from tiler.schedule import (
+    Planner,
+    TiledBand,
+    TilePlan,
+    is_legal,
+    isl_schedule,
+    original_schedule,
+    original_schedule_map,
+    parallel_loops_are_legal,
+    tile_schedule,
+    tileability,
+)
 from tiler.tilesize import choose_tile_sizes, innermost_stride_score, point_order
 
 # A schedule may walk memory slightly worse than the original in its innermost loops (by

@@ -3,8 +3,8 @@ rectangular tiling of permutable bands, and the legality check of a final schedu
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import islpy as isl
 

@@ -8,11 +8,11 @@ errors into ``TilerError`` with a location.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Iterator, Union
 
 import lark
 from lark import Lark, Token, Transformer, v_args
@@ -49,7 +49,7 @@ class ArrayRef:
     """``name[i][j]``: an array element with one expression per subscript."""
 
     name: str
-    indices: tuple["Expr", ...]
+    indices: tuple[Expr, ...]
     span: Span
     name_span: Span
 
@@ -57,7 +57,7 @@ class ArrayRef:
 @dataclass(frozen=True)
 class Call:
     function: str
-    args: tuple["Expr", ...]
+    args: tuple[Expr, ...]
     span: Span
 
 
@@ -66,8 +66,8 @@ class Binary:
     """Arithmetic, bitwise and comparison operators, and ``&&``/``||``."""
 
     op: str
-    left: "Expr"
-    right: "Expr"
+    left: Expr
+    right: Expr
     span: Span
 
 
@@ -76,22 +76,22 @@ class Unary:
     """``-e``, ``+e``, ``!e``, ``~e``."""
 
     op: str
-    operand: "Expr"
+    operand: Expr
     span: Span
 
 
 @dataclass(frozen=True)
 class Select:
-    condition: "Expr"
-    if_true: "Expr"
-    if_false: "Expr"
+    condition: Expr
+    if_true: Expr
+    if_false: Expr
     span: Span
 
 
 @dataclass(frozen=True)
 class Cast:
     type_name: str
-    operand: "Expr"
+    operand: Expr
     span: Span
 
 
@@ -100,8 +100,8 @@ class Assign:
     """``target op value`` for every assignment operator; ``a = b = e`` nests."""
 
     op: str
-    target: "Expr"
-    value: "Expr"
+    target: Expr
+    value: Expr
     span: Span
 
 
@@ -110,7 +110,7 @@ class Increment:
     """``x++``, ``++x``, ``x--``, ``--x``."""
 
     op: str
-    target: "Expr"
+    target: Expr
     prefix: bool
     span: Span
 
@@ -123,8 +123,8 @@ class Unsupported:
     span: Span
 
 
-Expr = Union[Number, Name, ArrayRef, Call, Binary, Unary, Select, Cast, Assign, Increment,
-             Unsupported]
+Expr = (Number | Name | ArrayRef | Call | Binary | Unary | Select | Cast | Assign | Increment
+        | Unsupported)
 
 
 # ---- statements ----------------------------------------------------------------------------
@@ -136,7 +136,7 @@ class For:
     init: Expr
     condition: Expr
     step: Expr
-    body: "Stmt"
+    body: Stmt
     span: Span
     iterator_span: Span
 
@@ -144,14 +144,14 @@ class For:
 @dataclass(frozen=True)
 class If:
     condition: Expr
-    then: "Stmt"
-    otherwise: "Stmt | None"
+    then: Stmt
+    otherwise: Stmt | None
     span: Span
 
 
 @dataclass(frozen=True)
 class Block:
-    statements: tuple["Stmt", ...]
+    statements: tuple[Stmt, ...]
     span: Span | None
 
 
@@ -167,7 +167,7 @@ class UnsupportedStmt:
     span: Span
 
 
-Stmt = Union[For, If, Block, ExprStmt, UnsupportedStmt]
+Stmt = For | If | Block | ExprStmt | UnsupportedStmt
 
 
 @dataclass(frozen=True)
@@ -190,9 +190,9 @@ class _CastPostLexer:
     or an opening bracket, and before an operand, as in ``(DATA_TYPE) x`` or ``(T)(a + b)``."""
 
     always_accept = ()
-    _no_cast_after = {"IDENT", "NUMBER", "RPAR", "RSQB", "IF", "WHILE", "FOR", "SIZEOF",
-                      "STRING"}
-    _operand_start = {"IDENT", "NUMBER", "LPAR"}
+    _no_cast_after = frozenset({"IDENT", "NUMBER", "RPAR", "RSQB", "IF", "WHILE", "FOR", "SIZEOF",
+                      "STRING"})
+    _operand_start = frozenset({"IDENT", "NUMBER", "LPAR"})
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         window: list[Token] = []
@@ -378,7 +378,7 @@ def parse_region(text: str, first_line: int = 1) -> Region:
         char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else "?"
         raise TilerError(f"unexpected character {char!r} in a scop region",
                          error.line + shift, error.column) from None
-    except lark.exceptions.UnexpectedEOF as error:
+    except lark.exceptions.UnexpectedEOF:
         raise TilerError("the scop region ends in the middle of a statement",
                          _last_line(text) + shift, 1) from None
     except lark.exceptions.UnexpectedToken as error:

@@ -25,8 +25,7 @@ from dataclasses import dataclass
 import islpy as isl
 import numpy as np
 
-from tiler.footprint import (BandShape, band_shape, fix_parameters, footprint_many,
-                             stride_one_scores)
+from tiler.footprint import BandShape, band_shape, fix_parameters, footprint_many, stride_one_scores
 from tiler.hierarchy import Hierarchy
 from tiler.model import Scop
 
