@@ -405,3 +405,28 @@ def test_plot(tmp_path, cc):
     suite = bench_kernels([kernel], settings_for(cc, repeat=1), tmp_path / "builds")
     plot_suite(suite, str(tmp_path / "speedups.png"))
     assert (tmp_path / "speedups.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_an_original_that_does_not_build_stops_only_its_kernel(tmp_path, cc):
+    broken = write_kernel(tmp_path / "suite", "broken", MATMUL.replace("int i, j, k;", "int i, j;"))
+    fine = write_kernel(tmp_path / "suite", "transpose", TRANSPOSE)
+    suite = bench_kernels([broken, fine], settings_for(cc), tmp_path / "builds")
+    failed, passed = suite.kernels
+    assert failed.variants["original"].status == "build-error" and failed.error
+    assert all(variant.status == "skipped" for name, variant in failed.variants.items()
+               if name != "original")
+    assert passed.variants["default"].ok
+    data = suite_to_dict(suite)
+    assert data["geomean"]["kernels"]["default"] == 1
+    assert "broken original: build-error" in describe_suite(suite)
+
+
+def test_a_file_the_pass_rejects_is_timed_as_the_original_only(tmp_path, cc):
+    text = TRANSPOSE.replace("B[i][j] = B[i][j] + A[j][i];", "B[i][j] = B[i][j] + A[0][i * j % N];")
+    kernel = write_kernel(tmp_path, "nonaffine", text)
+    settings = settings_for(cc, autotune="exhaustive", exhaustive_sizes=(8,))
+    result = bench_kernels([kernel], settings, tmp_path / "builds").kernels[0]
+    assert result.variants["original"].ok
+    for name in ("default", "fixed32", "autotuned"):
+        assert result.variants[name].status == "tile-error", name
+    assert "error" in result.variants["default"].note

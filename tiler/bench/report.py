@@ -303,8 +303,9 @@ def plot_suite(suite: SuiteResult, path: str) -> None:
                  error_kw={"elinewidth": 0.8, "capsize": 1.5})
     bars.axhline(1.0, color="black", linewidth=0.8)
     bars.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
-    bars.set_ylabel("speedup over the original (median; bars: slowest..fastest run)")
-    bars.set_title("speedup (0: wrong, failed or not measured)")
+    bars.set_ylabel("speedup over the original (median)")
+    bars.set_title("speedup; whiskers: slowest..fastest run; 0: wrong, failed or not timed",
+                   fontsize=10)
     bars.legend(fontsize=8)
     choosing = {"model\n(default)": sum(kernel.model_s for kernel in suite.kernels)}
     if any(kernel.tuning is not None for kernel in suite.kernels):
