@@ -7,8 +7,9 @@ workdir)``, whose ``SuiteResult`` ``tiler.bench.report`` turns into a table, JSO
 """
 
 from tiler.bench.command import add_bench_arguments, run_bench_command
-from tiler.bench.harness import BenchSettings, KernelResult, SuiteResult, bench_kernels
+from tiler.bench.harness import BenchSettings, bench_kernels
 from tiler.bench.report import describe_suite, suite_to_dict
+from tiler.bench.results import KernelResult, SuiteResult
 
 __all__ = ["BenchSettings", "KernelResult", "SuiteResult", "add_bench_arguments",
            "bench_kernels", "describe_suite", "run_bench_command", "suite_to_dict"]

@@ -7,8 +7,8 @@ import json
 import platform
 from typing import TextIO
 
-from tiler.bench.harness import KernelResult, SuiteResult, VariantResult
 from tiler.bench.programs import compiler_version
+from tiler.bench.results import KernelResult, SuiteResult, VariantResult
 from tiler.bench.variants import POLLY_FLAGS
 from tiler.errors import TilerError
 
