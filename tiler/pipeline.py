@@ -89,7 +89,8 @@ def _planner(scop: Scop, options: TileOptions, source_text: str) -> Planner:
             sizes = tuple((given + [options.default_size] * members)[:members])
             return TilePlan((sizes,), point_order(shape))
         choice = choose_tile_sizes(shape, options.hierarchy or default_hierarchy())
-        return TilePlan((choice.sizes,), choice.point_order, choice)
+        levels = ((choice.outer_sizes,) if choice.outer_sizes else ()) + (choice.sizes,)
+        return TilePlan(levels, choice.point_order, choice)
     return plan
 
 
