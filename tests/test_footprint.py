@@ -11,7 +11,7 @@ from tiler.footprint import band_shape, element_bytes, fix_parameters, footprint
 from tiler.frontend import build_scop
 from tiler.hierarchy import CacheLevel, Hierarchy
 from tiler.schedule import original_schedule, original_schedule_map, tileable_bands
-from tiler.tilesize import LEVEL_FRACTION, choose_tile_sizes, point_order
+from tiler.tilesize import LEVEL_FRACTION, choose_tile_sizes, last_level_sizes, point_order
 
 RECTANGULAR = """for (i = 0; i < N; i++)
   for (k = 0; k < N; k++)
@@ -171,3 +171,15 @@ def test_point_order_puts_the_stride_one_loop_innermost():
     scop, band = _band(region)
     shape = band_shape(scop, band, {}, {})
     assert point_order(shape) == (0, 2, 1)         # i, k, j: B and C walk j with stride one
+
+
+def test_last_level_tiles_are_multiples_that_fit_the_last_level():
+    scop, band = _band(RECTANGULAR)
+    shape = band_shape(scop, band, {"N": 4000}, {})
+    hierarchy = _hierarchy(48 << 10, 1 << 20)
+    inner = choose_tile_sizes(shape, hierarchy).sizes
+    outer = last_level_sizes(shape, inner, hierarchy)
+    assert outer is not None
+    assert all(o % i == 0 for o, i in zip(outer, inner))
+    assert footprint(shape, outer).total_lines * 64 <= LEVEL_FRACTION * 16 * (1 << 20)
+    assert last_level_sizes(shape, inner, Hierarchy(64, hierarchy.levels[:2])) is None
