@@ -36,7 +36,7 @@ from tiler.tilesize import choose_tile_sizes, innermost_stride_score, point_orde
 # when it exposes more tileable loops: an O(n^2) statement beside an O(n^3) one.
 STRIDE_TOLERANCE = 0.02
 
-# PLUTO's and Polly's default tile size, used when no size is given and no model is asked for.
+# PLUTO's and Polly's default tile size: the size of band members beyond the given sizes.
 DEFAULT_TILE_SIZE = 32
 
 
