@@ -209,7 +209,10 @@ class _ScopBuilder:
                 trees += self._walk(stmt.otherwise, path + [("if", stmt, False)])
             return trees
         if isinstance(stmt, ExprStmt):
-            self.statements.append(self._statement(stmt, path))
+            statement = self._statement(stmt, path)
+            if statement.domain.is_empty():
+                return []          # it never runs, for any parameter value: nothing to place
+            self.statements.append(statement)
             return [Leaf(len(self.statements) - 1)]
         raise TilerError("unsupported statement", 1, 1)
 

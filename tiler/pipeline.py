@@ -18,6 +18,7 @@ from tiler.frontend import build_scop, find_regions
 from tiler.hierarchy import Hierarchy, default_hierarchy
 from tiler.model import Scop
 from tiler.schedule import (
+    SCHEDULER_SECONDS,
     Planner,
     TiledBand,
     TilePlan,
@@ -111,7 +112,10 @@ def _choose_schedule(scop: Scop, deps: isl.UnionMap) -> tuple[isl.Schedule, str]
     for name, make in makers:
         if best_score >= ceiling:
             break
+        started = time.perf_counter()
         schedule = make()
+        if time.perf_counter() - started >= SCHEDULER_SECONDS:
+            break                  # it ran out of time; the next variant would as well
         if schedule is None or tileability(schedule) <= best_score:
             continue
         if innermost_stride_score(scop, schedule) >= baseline - STRIDE_TOLERANCE:

@@ -3,6 +3,10 @@ rectangular tiling of permutable bands, and the legality check of a final schedu
 
 from __future__ import annotations
 
+import os
+import select
+import signal
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -16,6 +20,9 @@ PARALLEL_MARK = "tiler_parallel"
 # isl's scheduler is exponential in the worst case; past this many isl operations it gives up
 # and the original order is used instead (a few hundred milliseconds on the examples).
 SCHEDULER_MAX_OPERATIONS = 3_000_000
+# ... and whatever the budget, it is stopped after this long (some of its work is not
+# counted as operations): the original order is the fallback.
+SCHEDULER_SECONDS = 2.0
 SEPARATE_POINT_LOOPS = True
 
 
@@ -125,9 +132,10 @@ def original_schedule(scop: Scop, deps: isl.UnionMap) -> isl.Schedule:
 
 def isl_schedule(scop: Scop, deps: isl.UnionMap, fuse: bool = True) -> isl.Schedule | None:
     """Return the schedule of isl's scheduler (Pluto-style, skewing where needed), or None
-    if it fails or runs out of its operation budget. With ``fuse=False`` every strongly
-    connected component of the dependence graph gets loops of its own (no fusion), which
-    keeps reductions in deep bands when fusing them with their initialisation would not."""
+    if it fails, runs out of its operation budget or of ``SCHEDULER_SECONDS``. With
+    ``fuse=False`` every strongly connected component of the dependence graph gets loops of
+    its own (no fusion), which keeps reductions in deep bands when fusing them with their
+    initialisation would not."""
     ctx = scop.statements[0].domain.get_ctx()
     constraints = (isl.ScheduleConstraints.on_domain(scop.domain)
                    .set_validity(deps).set_proximity(deps).set_coincidence(deps))
@@ -135,13 +143,53 @@ def isl_schedule(scop: Scop, deps: isl.UnionMap, fuse: bool = True) -> isl.Sched
     ctx.set_max_operations(SCHEDULER_MAX_OPERATIONS)
     ctx.set_schedule_serialize_sccs(0 if fuse else 1)
     try:
-        return constraints.compute_schedule()
-    except isl.Error:
-        return None
+        return _with_deadline(constraints, SCHEDULER_SECONDS)
     finally:
         ctx.set_max_operations(previous[0])
         ctx.set_schedule_serialize_sccs(previous[1])
         ctx.reset_operations()
+
+
+def _with_deadline(constraints: isl.ScheduleConstraints, seconds: float
+                   ) -> isl.Schedule | None:
+    """Return ``constraints.compute_schedule()``, computed in a child process that is killed
+    after ``seconds``: isl's operation budget does not bound every part of the scheduler."""
+    ctx = constraints.get_ctx()
+    if not hasattr(os, "fork"):
+        try:
+            return constraints.compute_schedule()
+        except isl.Error:
+            return None
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:                                   # the child computes, writes, exits
+        status = 1
+        try:
+            os.close(reader)
+            text = constraints.compute_schedule().to_str().encode()
+            while text:
+                text = text[os.write(writer, text):]
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(writer)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([reader], [], [], remaining)[0]:
+                os.kill(child, signal.SIGKILL)
+                return None
+            chunk = os.read(reader, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(reader)
+        os.waitpid(child, 0)
+    text = b"".join(chunks).decode()
+    return isl.Schedule.read_from_str(ctx, text) if text else None
 
 
 def _statement_names(domain: isl.UnionSet) -> tuple[str, ...]:
