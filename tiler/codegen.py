@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import islpy as isl
 
 from tiler.model import Scop
-from tiler.schedule import PARALLEL_MARK
+from tiler.schedule import parallel_mark_depth
 
 HELPER_DEFINITIONS = {
     "floord": "#define {name}(n, d) (((n) < 0) ? -((-(n) + (d) - 1) / (d)) : (n) / (d))",
@@ -54,6 +54,7 @@ class _Printer:
     helpers: dict[str, str]               # helper ("floord", "min", "max") -> macro name
     iterator_type: str
     taken: set[str] = field(default_factory=set)      # names the file uses already
+    loop_prefix: str = "c"                             # generated iterators are c0, c1, ...
     indent_unit: str = "  "
     used_helpers: set[str] = field(default_factory=set)
 
@@ -95,12 +96,13 @@ class _Printer:
             return f"{function}({', '.join(self.expr(a)[0] for a in args[1:])})", 16
         raise NotImplementedError(f"isl AST operation {op}")
 
-    def _bound(self, condition: isl.AstExpr, iterator: str, init: str) -> tuple[str, str]:
+    def _bound(self, condition: isl.AstExpr, iterator: str, init: str,
+               hoist: bool = True) -> tuple[str, str]:
         """Return the declarations and the condition of a for loop. An upper bound that is
         an expression (``c3 <= min(N - 1, c1 + 31)``) is computed once into a variable of
         its own: GCC does not vectorise a loop whose bound it must re-evaluate."""
         text = self.expr(condition)[0]
-        if condition.get_type() != isl.ast_expr_type.op or condition.get_op_type() not in (
+        if not hoist or condition.get_type() != isl.ast_expr_type.op or condition.get_op_type() not in (
                 isl.ast_expr_op_type.le, isl.ast_expr_op_type.lt):
             return f"{iterator} = {init}", text
         left, right = condition.get_op_arg(0), condition.get_op_arg(1)
@@ -118,25 +120,29 @@ class _Printer:
         return text if prec >= needed else f"({text})"
 
     # ---- statements -------------------------------------------------------------------
-    def node(self, node: isl.AstNode, depth: int, pragma: str | None = None) -> list[str]:
+    def node(self, node: isl.AstNode, depth: int, parallel: str | None = None) -> list[str]:
+        """Return the lines of ``node``; ``parallel`` names the iterator of the loop a
+        parallel mark above it is about: only a loop with that iterator gets the pragma (isl
+        emits no loop for a member with a single value, and the mark must not fall through
+        to the next loop, which may carry a dependence)."""
         pad = self.indent_unit * depth
         kind = node.get_type()
         if kind == isl.ast_node_type.block:
             children = node.block_get_children()
             return [line for k in range(children.n_ast_node())
-                    for line in self.node(children.get_at(k), depth)]
+                    for line in self.node(children.get_at(k), depth, parallel)]
         if kind == isl.ast_node_type.mark:
-            name = node.mark_get_id().get_name()
-            pragma = "#pragma omp parallel for" if name == PARALLEL_MARK else None
-            return self.node(node.mark_get_node(), depth, pragma)
+            depth_of_loop = parallel_mark_depth(node.mark_get_id().get_name())
+            parallel = None if depth_of_loop is None else f"{self.loop_prefix}{depth_of_loop}"
+            return self.node(node.mark_get_node(), depth, parallel)
         if kind == isl.ast_node_type.user:
             return [f"{pad}{self.expr(node.user_get_expr())[0]};"]
         if kind == isl.ast_node_type.if_:
             lines = [f"{pad}if ({self.expr(node.if_get_cond())[0]}) {{"]
-            lines += self.node(node.if_get_then_node(), depth + 1)
+            lines += self.node(node.if_get_then_node(), depth + 1, parallel)
             if node.if_has_else_node():
                 lines.append(f"{pad}}} else {{")
-                lines += self.node(node.if_get_else_node(), depth + 1)
+                lines += self.node(node.if_get_else_node(), depth + 1, parallel)
             return lines + [f"{pad}}}"]
         if kind == isl.ast_node_type.for_:
             iterator = self.expr(node.for_get_iterator())[0]
@@ -147,8 +153,11 @@ class _Printer:
                 return [f"{pad}{{", declaration, *self.node(body, depth + 1), f"{pad}}}"]
             increment = self.expr(node.for_get_inc())[0]
             step = f"{iterator}++" if increment == "1" else f"{iterator} += {increment}"
-            declarations, condition = self._bound(node.for_get_cond(), iterator, init)
-            lines = [f"{pad}{pragma}"] if pragma else []
+            marked = parallel == iterator
+            # OpenMP takes one variable in the init-statement of a parallel loop
+            declarations, condition = self._bound(node.for_get_cond(), iterator, init,
+                                                  hoist=not marked)
+            lines = [f"{pad}#pragma omp parallel for"] if marked else []
             lines.append(f"{pad}for ({self.iterator_type} {declarations}; {condition}; "
                          f"{step}) {{")
             return lines + self.node(body, depth + 1) + [f"{pad}}}"]
@@ -184,7 +193,7 @@ def generate(scop: Scop, schedule: isl.Schedule, taken_names: set[str],
 
     names = {inner: c for c, inner in scop.isl_names.items()}
     names.update({s.name: statement_prefix + s.name[1:] for s in scop.statements})
-    printer = _Printer(names, helpers, scop.iterator_type, taken)
+    printer = _Printer(names, helpers, scop.iterator_type, taken, loop_prefix)
     body = printer.node(tree, 0)
 
     lines: list[str] = []

@@ -14,8 +14,20 @@ import islpy as isl
 
 from tiler.model import Leaf, Loop, LoopTree, Scop
 
-# The mark placed above a band whose first loop may run in parallel (see codegen).
+# The mark placed above a band whose first loop may run in parallel (see codegen); its name
+# ends with the schedule depth of that loop, so the printer finds the loop the mark is about.
 PARALLEL_MARK = "tiler_parallel"
+
+
+def parallel_mark(depth: int, ctx: isl.Context) -> isl.Id:
+    """Return the mark for a parallel loop at schedule depth ``depth``."""
+    return isl.Id(f"{PARALLEL_MARK}_{depth}", context=ctx)
+
+
+def parallel_mark_depth(name: str) -> int | None:
+    """Return the schedule depth a parallel mark is about, None for any other mark."""
+    prefix = f"{PARALLEL_MARK}_"
+    return int(name[len(prefix):]) if name.startswith(prefix) else None
 
 # isl's scheduler is exponential in the worst case; past this many isl operations it gives up
 # and the original order is used instead (a few hundred milliseconds on the examples).
@@ -302,7 +314,8 @@ def tile_schedule(schedule: isl.Schedule, plan_for: Planner, parallel: bool = Fa
                         if first > 0:
                             node = node.band_split(first).child(0)
                             steps += 1
-                        node = node.insert_mark(isl.Id(PARALLEL_MARK, context=ctx)).child(0)
+                        mark = parallel_mark(node.get_schedule_depth(), ctx)
+                        node = node.insert_mark(mark).child(0)
                         steps += 1
                         in_parallel = True
                     node = node.child(0)
@@ -336,7 +349,7 @@ def parallel_loops_are_legal(schedule: isl.Schedule, deps: isl.UnionMap) -> bool
     def visit(node: isl.ScheduleNode) -> None:
         nonlocal legal
         if node.get_type() == isl.schedule_node_type.mark and \
-                node.mark_get_id().get_name() == PARALLEL_MARK:
+                parallel_mark_depth(node.mark_get_id().get_name()) is not None:
             band = node.child(0)
             outer = band.get_prefix_schedule_union_map()
             member = isl.UnionMap.from_multi_union_pw_aff(
