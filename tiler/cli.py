@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tiler.arguments import add_hierarchy_arguments, hierarchy_from_arguments, size_list
 from tiler.errors import TilerError
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
@@ -21,15 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
     tile.add_argument("file", metavar="FILE.c")
     tile.add_argument("-o", "--output", metavar="OUT.c", help="output file, '-' for stdout")
     sizes = tile.add_mutually_exclusive_group()
-    sizes.add_argument("--tile-sizes", metavar="32,32,8", type=_size_list,
+    sizes.add_argument("--tile-sizes", metavar="32,32,8", type=size_list,
                        help="tile sizes, outermost first, for every band")
     sizes.add_argument("--tile-sizes-file", metavar="tile.sizes",
                        help="PLUTO-style file: one size per line")
-    caches = tile.add_mutually_exclusive_group()
-    caches.add_argument("--cache-sizes", metavar="48K,2M,32M",
-                        help="cache sizes to tile for instead of the measured ones")
-    caches.add_argument("--hierarchy", metavar="H.json",
-                        help="a hierarchy as printed by 'tiler probe --json'")
+    add_hierarchy_arguments(tile)
     tile.add_argument("--parallel", action="store_true",
                       help="mark the outermost parallel tile loop with an OpenMP pragma")
     tile.add_argument("--report", action="store_true", help="describe each region on stderr")
@@ -52,16 +49,6 @@ def build_parser() -> argparse.ArgumentParser:
     from tiler.qmoe.cli import add_qmoe_arguments
     add_qmoe_arguments(qmoe)
     return parser
-
-
-def _size_list(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a list of integers: '{text}'") from None
-    if not sizes or any(size < 1 for size in sizes):
-        raise argparse.ArgumentTypeError(f"tile sizes must be positive integers: '{text}'")
-    return sizes
 
 
 def _read_sizes_file(path: str) -> tuple[int, ...]:
@@ -112,15 +99,6 @@ def _describe_band(band) -> list[str]:
     return lines
 
 
-def _hierarchy(args: argparse.Namespace):
-    from tiler.hierarchy import load_hierarchy, parse_cache_sizes
-    if args.cache_sizes:
-        return parse_cache_sizes(args.cache_sizes)
-    if args.hierarchy:
-        return load_hierarchy(args.hierarchy)
-    return None
-
-
 def run_tile_command(args: argparse.Namespace) -> int:
     """``tiler tile``: tile one file, write the result, print notes on stderr."""
     from tiler.pipeline import (
@@ -133,7 +111,7 @@ def run_tile_command(args: argparse.Namespace) -> int:
     sizes = args.tile_sizes
     if args.tile_sizes_file:
         sizes = _read_sizes_file(args.tile_sizes_file)
-    options = TileOptions(tile_sizes=sizes, hierarchy=_hierarchy(args), tile=not args.no_tile,
+    options = TileOptions(tile_sizes=sizes, hierarchy=hierarchy_from_arguments(args), tile=not args.no_tile,
                           parallel=args.parallel)
     result = tile_source(read_source(args.file), args.file, options)
     if args.output == "-":

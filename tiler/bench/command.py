@@ -8,6 +8,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tiler.arguments import (
+    add_hierarchy_arguments,
+    hierarchy_from_arguments,
+    positive_int,
+    size_list,
+)
 from tiler.bench.harness import (
     DEFAULT_BUDGET,
     DEFAULT_RELATIVE_TOLERANCE,
@@ -40,18 +46,18 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
                         f"'{DEFAULT_CFLAGS}'; a single flag needs the = form: --cflags=-O2)")
     parser.add_argument("--sizes", metavar="N=4000,M=3000", type=_define_list, default=(),
                         help="problem-size macros, added to the flags as -DN=4000 -DM=3000")
-    parser.add_argument("--repeat", type=_positive_int, default=DEFAULT_REPEAT, metavar="R",
+    parser.add_argument("--repeat", type=positive_int, default=DEFAULT_REPEAT, metavar="R",
                         help=f"timed runs per variant (default: {DEFAULT_REPEAT})")
     parser.add_argument("--autotune", choices=("optuna", "exhaustive", "none"),
                         default="optuna",
                         help="the search behind the autotuned variant (default: optuna)")
-    parser.add_argument("--autotune-budget", type=_positive_int, default=DEFAULT_BUDGET,
+    parser.add_argument("--autotune-budget", type=positive_int, default=DEFAULT_BUDGET,
                         metavar="N", help=f"evaluations of the optuna search per kernel "
                         f"(default: {DEFAULT_BUDGET})")
-    parser.add_argument("--exhaustive-sizes", type=_size_list, default=EXHAUSTIVE_SIZES,
+    parser.add_argument("--exhaustive-sizes", type=size_list, default=EXHAUSTIVE_SIZES,
                         metavar="16,32,64", help="per-member sizes of the exhaustive grid "
                         f"(default: {','.join(map(str, EXHAUSTIVE_SIZES))})")
-    parser.add_argument("--runs-per-trial", type=_positive_int, default=1, metavar="R",
+    parser.add_argument("--runs-per-trial", type=positive_int, default=1, metavar="R",
                         help="runs of each tuning candidate, scored by their median (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="the tuner's random seed")
     parser.add_argument("--polly", action="store_true",
@@ -59,11 +65,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--polly-cc", metavar="CLANG",
                         help="the clang to use for --polly (default: the first of clang-19 .. "
                         "clang that accepts -mllvm -polly)")
-    caches = parser.add_mutually_exclusive_group()
-    caches.add_argument("--cache-sizes", metavar="48K,2M,32M",
-                        help="cache sizes for the model instead of the measured ones")
-    caches.add_argument("--hierarchy", metavar="H.json",
-                        help="a hierarchy as printed by 'tiler probe --json'")
+    add_hierarchy_arguments(parser)
     parser.add_argument("--json", metavar="OUT.json", help="write every figure as JSON")
     parser.add_argument("--plot", metavar="OUT.png",
                         help="draw the speedups and the time to choose the sizes")
@@ -101,18 +103,13 @@ def run_bench_command(args: argparse.Namespace) -> int:
 
 def settings_from_arguments(args: argparse.Namespace) -> BenchSettings:
     """Return the settings the options ask for; raise ``TilerError`` for what is missing."""
-    from tiler.hierarchy import default_hierarchy, load_hierarchy, parse_cache_sizes
+    from tiler.hierarchy import default_hierarchy
 
     compiler = tuple(shlex.split(args.cc))
     require_compiler(compiler)
     if args.autotune == "optuna":
         import_optuna()
-    if args.cache_sizes:
-        hierarchy = parse_cache_sizes(args.cache_sizes)
-    elif args.hierarchy:
-        hierarchy = load_hierarchy(args.hierarchy)
-    else:
-        hierarchy = default_hierarchy()
+    hierarchy = hierarchy_from_arguments(args) or default_hierarchy()
     polly_compiler, polly_note = None, ""
     if args.polly:
         found = find_polly([args.polly_cc] if args.polly_cc else None)
@@ -156,26 +153,6 @@ def suite_files(directory: Path) -> list[Path]:
     if not found:
         raise TilerError("no C file with a '#pragma scop' region", filename=str(directory))
     return found
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: '{text}'")
-    return value
-
-
-def _size_list(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a list of integers: '{text}'") from None
-    if not sizes or any(size < 1 for size in sizes):
-        raise argparse.ArgumentTypeError(f"sizes must be positive integers: '{text}'")
-    return sizes
 
 
 def _define_list(text: str) -> tuple[tuple[str, str], ...]:
