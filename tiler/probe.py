@@ -22,12 +22,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import functools
-import hashlib
 import math
-import os
-import shlex
-import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -41,13 +36,13 @@ from tiler.errors import TilerError
 from tiler.hierarchy import (
     CacheLevel,
     Hierarchy,
-    cache_dir,
     cpu_name,
     now_iso,
     save_cached,
     sysfs_levels,
     sysfs_line_bytes,
 )
+from tiler.native import build_shared_library
 
 # --- measurement --------------------------------------------------------------------------------
 
@@ -71,7 +66,7 @@ EDGE_POINTS = 2
 # A sample during which the thread was switched out timed someone else too: it is taken again,
 # this many times at most.
 SAMPLE_ATTEMPTS = 4
-COMPILER_FLAGS = ("-O2", "-shared", "-fPIC")
+COMPILER_FLAGS = ("-O2",)
 
 
 @dataclass(frozen=True)
@@ -132,47 +127,11 @@ def _probe_source() -> bytes:
         return (Path(__file__).resolve().parent.parent / "probes" / "latency.c").read_bytes()
 
 
-def _compiler() -> list[str]:
-    """Return the C compiler command: ``$CC`` or ``cc``."""
-    command = shlex.split(os.environ.get("CC", "") or "cc")
-    if not command or shutil.which(command[0]) is None:
-        raise TilerError(f"no C compiler to build the latency probe: {command[0] if command else ''!r}"
-                         f" not found; set CC to a C compiler")
-    return command
-
-
 @functools.cache
 def compile_kernels() -> Path:
     """Return the shared library of the probe kernels, compiled once per source and compiler."""
-    source, compiler = _probe_source(), _compiler()
-    try:
-        version = subprocess.run([*compiler, "--version"], capture_output=True, text=True,
-                                 timeout=30, check=False).stdout
-    except (OSError, subprocess.SubprocessError) as error:
-        raise TilerError(f"cannot run the C compiler {' '.join(compiler)!r} (CC): {error}") from None
-    key = hashlib.sha256(b"\0".join([source, " ".join(compiler + list(COMPILER_FLAGS)).encode(),
-                                     version.encode()])).hexdigest()[:16]
-    library = cache_dir() / "probes" / f"latency-{key}.so"
-    if library.exists():
-        return library
-    work = library.with_name(f".{library.stem}-{os.getpid()}")
-    try:
-        work.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise TilerError(f"cannot build the latency probe in {library.parent}: {error.strerror} "
-                         f"(set TILER_CACHE_DIR to a writable directory)") from None
-    try:
-        (work / "latency.c").write_bytes(source)
-        built = subprocess.run([*compiler, *COMPILER_FLAGS, "-o", str(work / "latency.so"),
-                                str(work / "latency.c")], capture_output=True, text=True,
-                               check=False)
-        if built.returncode != 0:
-            raise TilerError(f"the C compiler {' '.join(compiler)!r} (CC) failed on the latency "
-                             f"probe:\n{built.stderr.strip()}")
-        os.replace(work / "latency.so", library)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return library
+    return build_shared_library(_probe_source().decode(), "probes", "latency probe",
+                                COMPILER_FLAGS)
 
 
 @functools.cache

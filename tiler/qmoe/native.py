@@ -10,12 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
-import os
-import shlex
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -24,13 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from tiler.errors import TilerError
-from tiler.hierarchy import cache_dir
+from tiler.native import build_shared_library
 from tiler.qmoe.dictionary import DICTIONARY_SIZE, MAX_WORD_NONZEROS, MAX_WORD_PAIRS, Dictionary
 from tiler.qmoe.format import DIGIT_TO_TERNARY, CompressedLayer, bf16_values
 
 DEFAULT_CFLAGS = ("-O3", "-march=native")
 # Position-independent shared object: what ctypes loads.
-_LIBRARY_FLAGS = ("-fPIC", "-shared", "-std=gnu11")
+_LIBRARY_FLAGS = ("-std=gnu11",)
 MATVEC_SOURCE = "decode_matvec.c"
 MATMAT_SOURCE = "decode_matmat.c"
 HEADER = "qmoe_decode.h"
@@ -56,52 +50,18 @@ def kernel_source(name: str) -> str:
         raise TilerError(f"cannot read the kernel source '{name}': {error.strerror}") from None
 
 
-def compiler_command() -> list[str]:
-    """Return the C compiler command: ``$CC`` or ``cc``."""
-    command = shlex.split(os.environ.get("CC", "") or "cc")
-    if not command or shutil.which(command[0]) is None:
-        raise TilerError(f"no C compiler {command[0] if command else ''!r} to build the QMoE "
-                         f"kernels; set CC to a C compiler")
-    return command
-
-
-@functools.cache
-def _compiler_version(command: tuple[str, ...]) -> str:
-    try:
-        return subprocess.run([*command, "--version"], capture_output=True, text=True,
-                              timeout=60, check=False).stdout
-    except (OSError, subprocess.SubprocessError) as error:
-        raise TilerError(f"cannot run the C compiler {' '.join(command)!r}: {error}") from None
-
-
 def build_library(source: str, name: str = "qmoe",
                   cflags: tuple[str, ...] = DEFAULT_CFLAGS) -> Path:
     """Return the shared library compiled from the C text ``source``, building it on first use.
 
     Args:
         source: a C translation unit; it may include the kernel header.
-        name: a label for the file name and for error messages.
+        name: a label for error messages.
         cflags: the optimisation flags.
     """
-    command = compiler_command()
-    header = kernel_source(HEADER)
-    key = hashlib.sha256("\0".join([source, header, " ".join(command + list(cflags)),
-                                    _compiler_version(tuple(command))]).encode()).hexdigest()
-    library = cache_dir() / "qmoe" / f"{name}-{key[:16]}.so"
-    if library.exists():
-        return library
-    library.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=library.parent) as work:
-        source_path = Path(work) / f"{name}.c"
-        source_path.write_text(source, encoding="utf-8")
-        built = subprocess.run([*command, *cflags, *_LIBRARY_FLAGS, "-I", str(kernel_directory()),
-                                "-o", str(Path(work) / "kernel.so"), str(source_path)],
-                               capture_output=True, text=True, check=False)
-        if built.returncode != 0:
-            raise TilerError(f"the C compiler failed on the {name} kernel:\n"
-                             f"{built.stderr.strip()}")
-        os.replace(Path(work) / "kernel.so", library)
-    return library
+    return build_shared_library(source, "qmoe", f"{name} kernel",
+                                (*cflags, *_LIBRARY_FLAGS), (kernel_directory(),),
+                                key_extra=kernel_source(HEADER))
 
 
 @functools.lru_cache(maxsize=8)
