@@ -11,6 +11,7 @@ from tiler.affine import AffineScope, affine, affine_condition
 from tiler.errors import TilerError
 from tiler.model import Access, Leaf, Loop, LoopTree, Scop, Statement
 from tiler.syntax import (
+    NESTED_TOO_DEEPLY,
     ArrayRef,
     Assign,
     Binary,
@@ -80,7 +81,10 @@ def find_regions(text: str) -> list[RegionText]:
 def build_scop(text: str, first_line: int = 1) -> Scop | None:
     """Return the polyhedral model of a region's text, or None if it has no statement."""
     region = parse_region(text, first_line)
-    return _ScopBuilder(region.text).build(region.body)
+    try:
+        return _ScopBuilder(region.text).build(region.body)
+    except RecursionError:
+        raise TilerError(NESTED_TOO_DEEPLY, first_line, 1) from None
 
 
 def _isl_safe(name: str) -> bool:

@@ -172,7 +172,8 @@ Stmt = For | If | Block | ExprStmt | UnsupportedStmt
 
 @dataclass(frozen=True)
 class Region:
-    """The parsed text of one region."""
+    """The parsed text of one region; ``text`` is the region behind as many empty lines as
+    precede it in the file, so spans index it and give lines of the file."""
 
     body: Block
     text: str
@@ -360,6 +361,10 @@ class _ToModel(Transformer):
     multiplicative_op = bit_and_op = bit_or_op = bit_xor_op = increment_op = _operator
 
 
+# The message for code nested deeper than the parser's stack allows.
+NESTED_TOO_DEEPLY = "expressions or blocks nested too deeply"
+
+
 def _describe(token: Token) -> str:
     if token.type == "$END":
         return "end of region"
@@ -371,27 +376,35 @@ def parse_region(text: str, first_line: int = 1) -> Region:
 
     Raises ``TilerError`` for text outside the C subset, located at the offending token.
     """
-    shift = first_line - 1
+    # The text is parsed behind first_line - 1 empty lines, so that every position lark
+    # reports is already a line of the file: nothing has to walk the tree afterwards to move
+    # them (a walk that would be as deep as the deepest expression).
+    padded = "\n" * (first_line - 1) + text
     try:
-        body = _ToModel().transform(_parser().parse(text))
+        body = _ToModel().transform(_parser().parse(padded))
     except lark.exceptions.UnexpectedCharacters as error:
-        char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else "?"
+        char = padded[error.pos_in_stream] if error.pos_in_stream < len(padded) else "?"
         raise TilerError(f"unexpected character {char!r} in a scop region",
-                         error.line + shift, error.column) from None
+                         error.line, error.column) from None
     except lark.exceptions.UnexpectedEOF:
         raise TilerError("the scop region ends in the middle of a statement",
-                         _last_line(text) + shift, 1) from None
+                         _last_line(padded), 1) from None
     except lark.exceptions.UnexpectedToken as error:
         token = error.token
         if token.type == "$END":
             raise TilerError("the scop region ends in the middle of a statement "
                              "(unbalanced braces or parentheses?)",
-                             _last_line(text) + shift, 1) from None
-        raise TilerError(f"syntax error at {_describe(token)}", token.line + shift,
+                             _last_line(padded), 1) from None
+        raise TilerError(f"syntax error at {_describe(token)}", token.line,
                          token.column) from None
     except RecursionError:
-        raise TilerError("expression nested too deeply", first_line, 1) from None
-    return Region(_shift_lines(body, shift), text)
+        raise TilerError(NESTED_TOO_DEEPLY, first_line, 1) from None
+    except lark.exceptions.VisitError as error:
+        # lark wraps what a transformer method raises, running out of stack included.
+        if isinstance(error.orig_exc, RecursionError):
+            raise TilerError(NESTED_TOO_DEEPLY, first_line, 1) from None
+        raise
+    return Region(body, padded)
 
 
 def tokens(text: str) -> list[Token]:
@@ -401,29 +414,6 @@ def tokens(text: str) -> list[Token]:
 
 def _last_line(text: str) -> int:
     return text.count("\n") + 1
-
-
-def _shift_lines(node, shift: int):
-    """Return ``node`` with every span's line moved by ``shift`` (regions start mid-file)."""
-    if shift == 0:
-        return node
-    return _Shifter(shift).visit(node)
-
-
-class _Shifter:
-    def __init__(self, shift: int) -> None:
-        self.shift = shift
-
-    def visit(self, node):
-        if isinstance(node, Span):
-            return Span(node.line + self.shift, node.column, node.start, node.end)
-        if isinstance(node, tuple):
-            return tuple(self.visit(child) for child in node)
-        if hasattr(node, "__dataclass_fields__"):
-            values = {field: self.visit(getattr(node, field))
-                      for field in node.__dataclass_fields__}
-            return type(node)(**values)
-        return node
 
 
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
