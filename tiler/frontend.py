@@ -41,6 +41,9 @@ _ISL_KEYWORDS = {"and", "or", "not", "exists", "mod", "floor", "ceil", "min", "m
                  "false", "infty", "NaN", "implies", "xor", "domain", "range", "rat", "cond"}
 _WIDER_TYPES = ["int", "long", "long long"]
 
+# isl takes machine integers for strides; constants are capped likewise in tiler/affine.py.
+MAX_STEP = 2 ** 62
+
 
 @dataclass(frozen=True)
 class RegionText:
@@ -282,7 +285,7 @@ class _ScopBuilder:
             else:
                 op = step.op
             if op in ("+=", "-=") and isinstance(amount, Number) and amount.text.isdigit() \
-                    and int(amount.text) > 0:
+                    and 0 < int(amount.text) < MAX_STEP:
                 return int(amount.text) if op == "+=" else -int(amount.text)
         raise bad
 
