@@ -106,6 +106,7 @@ class _ScopBuilder:
         self.ranks: dict[str, tuple[int, Span]] = {}
         self.statements: list[Statement] = []
         self.types: set[str] = set()
+        self.arrays: dict[str, Span] = {}        # subscripted names, where first seen
 
     # ---- pass 1: names ------------------------------------------------------------------
     def _collect(self, stmt: Stmt) -> None:
@@ -138,6 +139,28 @@ class _ScopBuilder:
                     raise TilerError("assignment to something that is not a variable or an "
                                      "array element", node.span.line, node.span.column)
 
+    def _check_names(self, stmt: Stmt) -> None:
+        """Check that each name is either an array, always subscripted, or a scalar, an
+        iterator or a parameter, never subscripted. C allows ``i[A]`` for ``A[i]`` and passing
+        ``A`` whole to a function; both would hide accesses to ``A`` from the model."""
+        roots = list(_expression_roots(stmt))
+        for root in roots:
+            for node in _expressions(root):
+                if isinstance(node, ArrayRef):
+                    self.arrays.setdefault(node.name, node.name_span)
+        for loop in _loops(stmt):
+            if loop.iterator in self.arrays:
+                seen = self.arrays[loop.iterator]
+                raise TilerError(f"loop iterator '{loop.iterator}' is subscripted like an "
+                                 f"array at line {seen.line}", seen.line, seen.column)
+        for root in roots:
+            for node in _expressions(root):
+                if isinstance(node, Name) and node.name in self.arrays:
+                    seen = self.arrays[node.name]
+                    raise TilerError(f"array '{node.name}' (subscripted at line {seen.line}) "
+                                     "is used without subscripts", node.span.line,
+                                     node.span.column)
+
     def _collect_parameters(self, stmt: Stmt, enclosing: tuple[str, ...]) -> None:
         def note(expr) -> None:
             for node in _expressions(expr, into_subscripts=True):
@@ -169,6 +192,7 @@ class _ScopBuilder:
     # ---- pass 2: model ------------------------------------------------------------------
     def build(self, body: Block) -> Scop | None:
         self._collect(body)
+        self._check_names(body)
         self._collect_parameters(body, ())
         for name in self.parameters:
             self._isl_name(name)
@@ -357,6 +381,37 @@ class _ScopBuilder:
             previous_end = token.end_pos
         text = "".join(parts).rstrip()
         return text[:-1].rstrip() if text.endswith(";") else text
+
+
+def _expression_roots(stmt: Stmt):
+    """Yield every expression of a statement tree: loop headers, conditions, statements."""
+    stack = [stmt]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Block):
+            stack.extend(reversed(node.statements))
+        elif isinstance(node, For):
+            yield from (node.init, node.condition, node.step)
+            stack.append(node.body)
+        elif isinstance(node, If):
+            yield node.condition
+            stack.extend(child for child in (node.otherwise, node.then) if child is not None)
+        elif isinstance(node, ExprStmt):
+            yield node.expr
+
+
+def _loops(stmt: Stmt):
+    """Yield every loop of a statement tree."""
+    stack = [stmt]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Block):
+            stack.extend(node.statements)
+        elif isinstance(node, For):
+            yield node
+            stack.append(node.body)
+        elif isinstance(node, If):
+            stack.extend(child for child in (node.then, node.otherwise) if child is not None)
 
 
 def _iterators(path: list) -> tuple[str, ...]:
