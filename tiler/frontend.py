@@ -333,9 +333,30 @@ class _ScopBuilder:
             domain = domain.intersect(values.add_dims(isl.dim_type.set, extra)
                                       .set_tuple_name(name))
         domain = domain.coalesce()
+        if not domain.is_bounded():
+            self._fail_unbounded(domain, path)
         accesses = tuple(self._accesses(stmt, scope, domain))
         return Statement(name, iterators, domain, accesses, self._body_text(stmt, iterators),
                          stmt.span.line, stmt.span.column)
+
+    def _fail_unbounded(self, domain: isl.Set, path: list) -> None:
+        """Raise the error for a statement whose domain is unbounded, at the first loop whose
+        iterator has no lower or no upper bound (``for (i = 0; n; i++)``, or an unsigned
+        iterator counting down to its wrap-around: ``for (i = n - 1; i < n; i--)``)."""
+        loops = [node for kind, node, _ in path if kind == "loop"]
+        for position, loop in enumerate(loops):
+            try:
+                domain.dim_min(position)
+                domain.dim_max(position)
+            except isl.Error:
+                span = loop.condition.span
+                condition = " ".join(self.text[span.start:span.end].split())
+                raise TilerError(f"loop condition '{condition}' does not bound "
+                                 f"'{loop.iterator}': the loop may never end (an unsigned "
+                                 "iterator that wraps around is not modelled)",
+                                 span.line, span.column) from None
+        raise TilerError("the statement may run infinitely often", path[-1][1].span.line,
+                         path[-1][1].span.column)
 
     def _accesses(self, stmt: ExprStmt, scope: AffineScope, domain: isl.Set):
         for node, is_write in _references(stmt.expr):
