@@ -41,6 +41,11 @@ _ISL_KEYWORDS = {"and", "or", "not", "exists", "mod", "floor", "ceil", "min", "m
                  "false", "infty", "NaN", "implies", "xor", "domain", "range", "rat", "cond"}
 _WIDER_TYPES = ["int", "long", "long long"]
 
+# Limits that keep the model small enough to build in well under a second: isl's work grows
+# with the cube of the number of dimensions (400 nested loops took a minute, an access with
+# 3000 subscripts five). C itself only promises 12 array declarators and 127 nested blocks.
+MAX_LOOP_DEPTH = 32
+MAX_SUBSCRIPTS = 32
 # isl takes machine integers for strides; constants are capped likewise in tiler/affine.py.
 MAX_STEP = 2 ** 62
 
@@ -147,6 +152,10 @@ class _ScopBuilder:
         for root in roots:
             for node in _expressions(root):
                 if isinstance(node, ArrayRef):
+                    if len(node.indices) > MAX_SUBSCRIPTS:
+                        raise TilerError(f"'{node.name}' has {len(node.indices)} subscripts "
+                                         f"(at most {MAX_SUBSCRIPTS} are supported)",
+                                         node.name_span.line, node.name_span.column)
                     self.arrays.setdefault(node.name, node.name_span)
         for loop in _loops(stmt):
             if loop.iterator in self.arrays:
@@ -231,6 +240,9 @@ class _ScopBuilder:
             if stmt.iterator in iterators:
                 raise TilerError(f"loop iterator '{stmt.iterator}' reused by an inner loop",
                                  stmt.iterator_span.line, stmt.iterator_span.column)
+            if len(iterators) >= MAX_LOOP_DEPTH:
+                raise TilerError(f"loops nested more than {MAX_LOOP_DEPTH} deep",
+                                 stmt.span.line, stmt.span.column)
             sign = self._check_loop(stmt, iterators)
             children = self._walk(stmt.body, path + [("loop", stmt, sign)])
             return [Loop(stmt.iterator, sign, tuple(children))] if children else []
