@@ -51,9 +51,12 @@ SEQUENTIAL_FLAGS = ("-O1", "-std=c99", "-ffp-contract=off")
 FLAGS = (*SEQUENTIAL_FLAGS, "-fopenmp")
 THREADS = "2"
 RUN_TIMEOUT_S = 20.0
-# The pass tiles most of these small programs in well under a second, and the examples in
-# under two; past this it is stopped, and the test fails saying where it was.
+# The pass tiles most of these small programs in well under a second of processor time, and
+# the examples in under two; past this it is stopped, and the test fails saying where it was.
 TILE_TIMEOUT_S = 10.0
+# A child that has used little processor time but has run this many times longer in wall
+# time is waiting for something that will not come, and is stopped as well.
+WALL_CLOCK_FACTOR = 6
 # The same for the programs kept in tests/regressions/, which are smaller still.
 REGRESSION_TILE_TIMEOUT_S = 5.0
 
@@ -157,13 +160,25 @@ class TilingTimeout(AssertionError):
     """The pass ran longer than its time limit; ``where`` is the stack it was stopped in."""
 
     def __init__(self, seconds: float, where: str) -> None:
-        super().__init__(f"the pass ran longer than {seconds} s; it was stopped in:\n{where}")
+        super().__init__(f"the pass used more than {seconds} s of processor time; it was "
+                         f"stopped in:\n{where}")
         self.where = where
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """Return the processor time a process and its reaped children used (None off Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return sum(int(ticks) for ticks in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def tile_within(text: str, options: TileOptions, seconds: float = TILE_TIMEOUT_S) -> Tiled:
     """Return what ``tile_source`` makes of ``text``, computed in a forked child so that a run
-    past ``seconds`` can be stopped (isl's C code cannot be interrupted from Python).
+    past ``seconds`` of processor time can be stopped (isl's C code cannot be interrupted from
+    Python). Processor time, not wall time, so that a busy machine does not fail the test;
+    the wall clock only stops a child that waits forever.
 
     Raises ``TilingTimeout``, the child's ``TilerError``, or ``AssertionError`` naming any
     other exception the child raised, with its traceback."""
@@ -172,6 +187,7 @@ def tile_within(text: str, options: TileOptions, seconds: float = TILE_TIMEOUT_S
         child = os.fork()
         if child == 0:                                   # the child: tile, report, vanish
             try:
+                os.setpgid(0, 0)       # a group of its own: its own children are stopped too
                 os.close(reader)
                 faulthandler.register(signal.SIGUSR1, file=stack_file, all_threads=True)
                 try:
@@ -188,21 +204,24 @@ def tile_within(text: str, options: TileOptions, seconds: float = TILE_TIMEOUT_S
             finally:
                 os._exit(0)
         os.close(writer)
-        received, deadline = b"", time.monotonic() + seconds
+        received, wall_deadline = b"", time.monotonic() + WALL_CLOCK_FACTOR * seconds
         with os.fdopen(reader, "rb", buffering=0) as stream:
             while True:
-                ready, _, _ = select.select([stream], [], [], max(0.0, deadline - time.monotonic()))
-                if not ready:
+                if select.select([stream], [], [], 0.2)[0]:
+                    chunk = stream.read(1 << 16)
+                    if not chunk:
+                        break
+                    received += chunk
+                    continue
+                used = _cpu_seconds(child)
+                if (used if used is not None else 0.0) > seconds \
+                        or time.monotonic() > wall_deadline:
                     os.kill(child, signal.SIGUSR1)       # the child writes its stack...
                     time.sleep(0.5)
-                    os.kill(child, signal.SIGKILL)       # ...and is stopped
+                    os.killpg(child, signal.SIGKILL)     # ...and is stopped, with its children
                     os.waitpid(child, 0)
                     stack_file.seek(0)
                     raise TilingTimeout(seconds, stack_file.read().decode(errors="replace"))
-                chunk = stream.read(1 << 16)
-                if not chunk:
-                    break
-                received += chunk
         os.waitpid(child, 0)
     message = pickle.loads(received)
     if message[0] == "done":
