@@ -51,11 +51,13 @@ class Linear:
 @dataclass(frozen=True)
 class Bound:
     """A loop bound: one linear form, ``op`` (min or max) of two, or a form divided by a
-    positive constant (C division, truncating)."""
+    positive constant (C division, truncating). ``spelling`` "select" writes min and max as
+    ``?:``, "cast" writes a form cast to ``long``."""
 
     parts: tuple[Linear, ...]
     op: str = ""
     divisor: int = 1
+    spelling: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,8 @@ class Statement:
 class Loop:
     """Runs ``var`` from ``lower`` up to ``upper`` (``direction`` 1) or from ``upper`` down to
     ``lower`` (-1) by ``step``; ``strict``: the far bound is excluded (``<``/``>``);
-    ``flipped`` writes the condition bound first (``n > i``); ``declare``: ``for (int i ...``."""
+    ``flipped`` writes the condition bound first (``n > i``); ``declare``: ``for (int i ...``;
+    ``long_step`` spells the step ``++i`` or ``i = i + 2`` instead of ``i++`` or ``i += 2``."""
 
     var: str
     lower: Bound
@@ -158,6 +161,7 @@ class Loop:
     flipped: bool
     declare: bool
     body: tuple[Node, ...]
+    long_step: bool = False
 
 
 @dataclass(frozen=True)
@@ -239,7 +243,7 @@ class _Generator:
             return Bound((Linear(((self.choice(scope), 1),), self.small(-2, 2)),))
         if kind == "max":
             return Bound((Linear((), 0), Linear(((self.choice(scope), 1),), self.small(-3, 0))),
-                         "max")
+                         "max", spelling=self.choice(("", "select")))
         return Bound((self.linear(scope, with_parameters=False),))
 
     def upper_bound(self, scope: tuple[str, ...]) -> Bound:
@@ -250,7 +254,8 @@ class _Generator:
             kinds += ["outer", "outer", "band", "skewed", "skewed", "min"]
         kind = self.choice(kinds)
         if kind == "parameter":
-            return Bound((Linear(((parameter, 1),), self.small(-1, 1)),))
+            return Bound((Linear(((parameter, 1),), self.small(-1, 1)),),
+                         spelling=self.choice(("", "", "cast")))
         if kind == "constant":
             return Bound((Linear((), self.small(1, 6)),))
         if kind == "divided":
@@ -267,7 +272,8 @@ class _Generator:
             return Bound((Linear(((scope[0], 1), (parameter, 1)), 0),))
         if kind == "min":
             return Bound((Linear(((parameter, 1),), 0),
-                          Linear(((self.choice(scope), 1),), self.small(1, 3))), "min")
+                          Linear(((self.choice(scope), 1),), self.small(1, 3))), "min",
+                         spelling=self.choice(("", "select")))
         return Bound((self.linear(scope),))
 
     def condition(self, scope: tuple[str, ...], depth: int = 0) -> Condition:
@@ -387,9 +393,10 @@ class _Generator:
         upper = self.upper_bound(scope)
         direction = self.choice((1, 1, -1))
         step = self.choice((1, 1, 1, 2, 3))
-        strict, flipped, declare = (self.draw(st.booleans()) for _ in range(3))
+        strict, flipped, declare, long_step = (self.draw(st.booleans()) for _ in range(4))
         body = self.body(scope + (var,), depth + 1)
-        return Loop(var, lower, upper, direction, step, strict, flipped, declare, body)
+        return Loop(var, lower, upper, direction, step, strict, flipped, declare, body,
+                    long_step)
 
     def body(self, scope: tuple[str, ...], depth: int) -> tuple[Node, ...]:
         """Return one to three nodes holding at least one statement (the budget allowing)."""
@@ -561,6 +568,12 @@ class _Printer:
         return text
 
     def bound(self, bound: Bound) -> str:
+        if bound.op and bound.spelling == "select":
+            first, second = (self.linear(part) for part in bound.parts)
+            compare = "<" if bound.op == "min" else ">"
+            return f"({first} {compare} {second} ? {first} : {second})"
+        if bound.spelling == "cast":
+            return f"(long)({self.linear(bound.parts[0])})"
         if bound.op:
             if bound.op == "min":
                 self.uses_min = True
@@ -652,10 +665,14 @@ class _Printer:
             start, end = self.bound(loop.lower), self.bound(loop.upper)
             compare = "<" if loop.strict else "<="
             step = f"{var}++" if loop.step == 1 else f"{var} += {loop.step}"
+            if loop.long_step:
+                step = f"++{var}" if loop.step == 1 else f"{var} = {var} + {loop.step}"
         else:
             start, end = self.bound(loop.upper), self.bound(loop.lower)
             compare = ">" if loop.strict else ">="
             step = f"{var}--" if loop.step == 1 else f"{var} -= {loop.step}"
+            if loop.long_step:
+                step = f"--{var}" if loop.step == 1 else f"{var} = {var} - {loop.step}"
         if loop.flipped:
             mirrored = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}[compare]
             condition = f"{end} {mirrored} {var}"
