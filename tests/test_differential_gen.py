@@ -7,7 +7,7 @@ variant): each variant's tiled region becomes a kernel of its own, run on freshl
 data, and the hashes it prints are compared with those of the original region. The file is
 built with ``-fopenmp`` and run with two threads, so a loop wrongly marked parallel races.
 
-The number of programs is small by default (a fixed, reproducible set, for CI);
+The number of programs is small by default (30, a fixed, reproducible set, for CI);
 ``TILER_FUZZ_EXAMPLES=2000`` runs that many random ones instead (see ``tests/FUZZING.md``).
 Programs that exposed a bug are kept in ``tests/regressions/`` and run by
 ``test_regression_program_prints_same_output``.
@@ -69,7 +69,7 @@ CACHE_SIZES = ("1K,4K", "4K,32K,256K", "48K,1M,32M")
 
 # Programs per run: the default is a fixed set, fast enough for CI; the environment variable
 # asks for a longer random run.
-CI_EXAMPLES = 25
+CI_EXAMPLES = 30
 LONG_EXAMPLES = int(os.environ.get("TILER_FUZZ_EXAMPLES", "0"))
 # When set, one JSON line per program is appended to this file (what was tiled, how long).
 LOG_PATH = os.environ.get("TILER_FUZZ_LOG")
