@@ -290,6 +290,8 @@ def compare_variants(program: Program, chosen: tuple[Variant, ...], compiler) ->
         reports.append(report)
         tiled, schedule, region_note = report
         event(f"{'tiled' if tiled else 'not tiled'} ({schedule})")
+        if "#pragma omp" in region:
+            event("a loop marked parallel")
         note(f"{variant.arguments}: {region_note}\n{region}")
     try:
         outputs = variant_outputs(run_program(rendered.combined(regions), compiler))
@@ -305,6 +307,7 @@ def compare_variants(program: Program, chosen: tuple[Variant, ...], compiler) ->
     _log({"tiled": [report[0] for report in reports],
           "schedule": [report[1] for report in reports],
           "parallel": ["--parallel" in variant.arguments for variant in chosen],
+          "marked_parallel": ["#pragma omp" in region for region in regions[1:]],
           "same": [output == outputs[0] for output in outputs[1:]],
           "seconds": round(time.perf_counter() - started, 3)})
     for variant, region, output in zip(chosen, regions[1:], outputs[1:]):
