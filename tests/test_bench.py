@@ -422,7 +422,7 @@ def test_an_original_that_does_not_build_stops_only_its_kernel(tmp_path, cc):
 
 
 def test_a_file_the_pass_rejects_is_timed_as_the_original_only(tmp_path, cc):
-    text = TRANSPOSE.replace("B[i][j] = B[i][j] + A[j][i];", "B[i][j] = B[i][j] + A[0][i * j % N];")
+    text = TRANSPOSE.replace("B[i][j] = B[i][j] + A[j][i];", "B[0][i * j % N] = B[i][j] + A[j][i];")
     kernel = write_kernel(tmp_path, "nonaffine", text)
     settings = settings_for(cc, autotune="exhaustive", exhaustive_sizes=(8,))
     result = bench_kernels([kernel], settings, tmp_path / "builds").kernels[0]

@@ -191,9 +191,9 @@ def band_shape(scop: Scop, band: isl.ScheduleNode, parameters: dict[str, int],
         free_trips = np.array([max((_extent(statement_domain, int(j)) or 1) - 1, 0)
                                for j in free], dtype=float)
         for access in statement.accesses:
-            rows, offsets = _affine_rows(access.relation)
-            moving = rows[:, used] @ to_band if len(used) else np.zeros((access.rank, members))
-            inner = np.abs(rows[:, free]) @ free_trips if len(free) else np.zeros(access.rank)
+            rows, offsets = _affine_rows(access.footprint_relation)
+            moving = rows[:, used] @ to_band if len(used) else np.zeros((len(rows), members))
+            inner = np.abs(rows[:, free]) @ free_trips if len(free) else np.zeros(len(rows))
             shapes.append(AccessShape(access.array, name, access.is_write,
                                       element_sizes.get(access.array, DEFAULT_ELEMENT_BYTES),
                                       tuple(tuple(float(v) for v in row) for row in np.round(moving, 6)),

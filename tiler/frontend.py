@@ -389,14 +389,50 @@ class _ScopBuilder:
             relation = isl.Map.from_domain_and_range(
                 domain, isl.Set(f"{{ {self._isl_name(node.name)}[] }}").align_params(
                     domain.get_space()))
+            shape = None
             if indices:
-                relation = None
-                for index in indices:
-                    value = isl.Map.from_pw_aff(affine(index, scope, "subscript"))
-                    relation = value if relation is None else relation.flat_range_product(value)
-                relation = relation.set_tuple_name(isl.dim_type.out, self._isl_name(node.name))
-                relation = relation.intersect_domain(domain)
-            yield Access(node.name, relation, is_write, rank)
+                relation, shape = self._subscripts(node, indices, is_write, scope, domain)
+            yield Access(node.name, relation, is_write, rank, shape)
+
+    def _subscripts(self, node: ArrayRef, indices, is_write: bool, scope: AffineScope,
+                    domain: isl.Set) -> tuple[isl.Map, isl.Map | None]:
+        """Return the access relation of ``node`` and, when a subscript is not affine, its
+        stand-in for the cache model (see ``Access.shape``). Only reads may have such
+        subscripts: a read that may touch any element is a safe over-approximation for
+        dependences, a write is not (it would need to be a may-write that kills nothing, and
+        the element it changes is unknown to the code that checks legality)."""
+        exact, stand_in = [], []
+        approximated = False
+        for index in indices:
+            try:
+                value = isl.Map.from_pw_aff(affine(index, scope, "subscript"))
+            except TilerError:
+                if is_write:
+                    raise
+                value = None
+            if value is not None:
+                exact.append(value)
+                stand_in.append(value)
+                continue
+            approximated = True
+            zero = isl.Map.from_pw_aff(isl.PwAff.zero_on_domain(
+                isl.LocalSpace.from_space(scope.space)))
+            exact.append(zero.drop_constraints_involving_dims(isl.dim_type.out, 0, 1))
+            mentioned = {n.name for n in _expressions(index)
+                         if isinstance(n, Name) and n.name in scope.iterators}
+            positions = [k for k, name in enumerate(scope.iterators) if name in mentioned]
+            stand_in += [isl.Map.from_pw_aff(isl.PwAff.var_on_domain(
+                isl.LocalSpace.from_space(scope.space), isl.dim_type.set, k))
+                for k in positions] or [zero]
+
+        def product(maps: list[isl.Map]) -> isl.Map:
+            result = maps[0]
+            for value in maps[1:]:
+                result = result.flat_range_product(value)
+            result = result.set_tuple_name(isl.dim_type.out, self._isl_name(node.name))
+            return result.intersect_domain(domain)
+
+        return product(exact), (product(stand_in) if approximated else None)
 
     def _body_text(self, stmt: ExprStmt, iterators: tuple[str, ...]) -> str:
         """Return the statement as one line of C, iterators written ``(i)``, without ';'."""

@@ -15,6 +15,16 @@ class Access:
     relation: isl.Map          # statement instance -> array element
     is_write: bool
     rank: int                  # number of subscripts (0 for a scalar)
+    # For a read whose subscripts are not all affine (``x[idx[i]][j]``), ``relation`` lets each
+    # such subscript take any value, and ``shape`` is the single-valued stand-in the cache model
+    # reads: one dimension per loop iterator the subscript mentions (``x[i][j]``), i.e. at most
+    # one distinct element per value of the data the subscript depends on.
+    shape: isl.Map | None = None
+
+    @property
+    def footprint_relation(self) -> isl.Map:
+        """The single-valued relation the cache model reads (``shape`` or ``relation``)."""
+        return self.relation if self.shape is None else self.shape
 
 
 @dataclass(frozen=True)
