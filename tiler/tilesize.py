@@ -62,14 +62,36 @@ MIN_STRIDE_ONE_BYTES = 1024
 MAX_OVERLAPPING_STRIDE_ONE_BYTES = 256
 
 
-def point_order(shape: BandShape) -> tuple[int, ...]:
-    """Return the order of the point loops: the member that walks the most references with
-    stride one goes innermost (it decides vectorisation); the others keep their order."""
+def point_order(shape: BandShape, line_bytes: int = 64) -> tuple[int, ...]:
+    """Return the order of the point loops: innermost goes the member whose iterations touch
+    the fewest new cache lines (``innermost_lines``), among equals the one that walks the most
+    references with stride one (it decides vectorisation), then the schedule's own innermost;
+    the others keep their order."""
+    lines = innermost_lines(shape, line_bytes)
     scores = stride_one_scores(shape)
-    innermost = int(np.argmax(scores))
-    if scores[innermost] <= scores[-1]:
-        innermost = shape.members - 1        # ties keep the schedule's own innermost loop
+    innermost = min(range(shape.members),
+                    key=lambda k: (round(lines[k], 9), -scores[k], k != shape.members - 1))
     return tuple(k for k in range(shape.members) if k != innermost) + (innermost,)
+
+
+def innermost_lines(shape: BandShape, line_bytes: int = 64) -> np.ndarray:
+    """Return, per member, the cache lines the band's references move to per iteration when
+    that member is the innermost loop: none for a reference it leaves in place (kept in a
+    register or hoisted), a fraction of a line for one it walks along the last subscript,
+    a whole line for one it walks across rows. A reference written several times in a
+    statement (``A[i][j]`` read and written) counts once."""
+    lines = np.zeros(shape.members)
+    seen = set()
+    for access in shape.accesses:
+        key = (access.statement, access.array, access.coefficients, access.offsets)
+        if not access.coefficients or key in seen:
+            continue
+        seen.add(key)
+        matrix = np.abs(np.array(access.coefficients))
+        outer = matrix[:-1].sum(axis=0) if len(matrix) > 1 else np.zeros(shape.members)
+        along = np.minimum(1.0, matrix[-1] * access.element_bytes / line_bytes)
+        lines += np.where(outer > 0, 1.0, along)
+    return lines
 
 
 def _deepest_bands(schedule: isl.Schedule) -> dict[str, isl.ScheduleNode]:
@@ -242,8 +264,8 @@ def choose_tile_sizes(shape: BandShape, hierarchy: Hierarchy,
     ``only`` evaluates one given candidate instead of searching (to compare choices).
     """
     started = time.perf_counter()
-    order = point_order(shape)
     line = hierarchy.line_bytes
+    order = point_order(shape, line)
     elements = [a.element_bytes for a in shape.accesses] or [8]
     element = min(elements)
     per_member = _candidates(shape, order, element, line, dense=True)
