@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from tiler.qmoe import compress, decode_dense, load_kernels, prepare_layer
+from tiler.qmoe import compress, decode_dense, load_tiled_kernels, prepare_layer
 from tiler.qmoe.bench import (
     SWITCH_HIDDEN_WIDTH,
     SWITCH_MODEL_WIDTH,
@@ -43,7 +43,7 @@ def main() -> None:
     print(f"  QMoE:          {stored_bytes / 1e6:8.2f} MB  ({8 * stored_bytes / weights:.3f} "
           f"bits/weight, +{3 * model.dictionary.size / 1e6:.2f} MB shared dictionary)")
 
-    kernels = load_kernels()
+    kernels = load_tiled_kernels()      # the batched kernel as `tiler tile` rewrites it
     names = [(f"expert{e}.wi", f"expert{e}.wo") for e in range(args.experts)]
     dense = [tuple(decode_dense(model.layers[n], model.dictionary) for n in pair) for pair in names]
     prepared = [tuple(prepare_layer(model.layers[n], model.dictionary) for n in pair)

@@ -160,18 +160,40 @@ def test_kernels_match_the_dense_product(dictionary, kernels, shape, tokens):
     assert (np.abs(kernels.apply(prepared, x) - expected) <= tolerance).all()
 
 
-def test_tiled_kernel_matches_the_dense_product(dictionary):
-    from tiler.qmoe.bench import tiled_matmat_source
-    text = tiled_matmat_source((8, 8, 8))
-    if text is None:
-        pytest.skip("this tiler has no tile_source")
-    assert text != kernel_source("decode_matmat.c")
+@pytest.mark.parametrize("sizes", [None, (8, 8, 8), (3, 5, 700)], ids=["model", "8", "odd"])
+def test_tiled_kernel_matches_the_dense_product(dictionary, sizes):
+    from tiler.qmoe.native import tiled_matmat_source
+    text = tiled_matmat_source(sizes)
+    assert text != kernel_source("decode_matmat.c") and "S1(" in text
     tiled = load_kernels(text)
     model = _model(dictionary, 37, 333)
     layer = model.layers["w"]
     x = np.random.default_rng(1).standard_normal((21, 333)).astype(np.float32)
     np.testing.assert_allclose(tiled.matmat(prepare_layer(layer, dictionary), x),
                                reference_product(layer, dictionary, x), rtol=1e-4, atol=1e-4)
+
+
+def test_model_tiles_the_token_loop_innermost():
+    """The decoding of a word is shared by a tile of tokens only when the token loop is the
+    innermost point loop (the compiler then hoists the decoding out of it)."""
+    from tiler.pipeline import TileOptions, tile_source
+    result = tile_source(kernel_source("decode_matmat.c"), "decode_matmat.c", TileOptions())
+    bands = result.regions[0].bands
+    assert len(bands) == 2 and bands[1].plan.point_order[-1] == 0, result.regions[0].note
+
+
+def test_bench_json_reports_every_variant_checked(capsys):
+    from tiler.cli import main
+    assert main(["qmoe", "bench", "--quick", "--experts", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert 0.5 < report["bits_per_weight"] < 0.85
+    rows = report["measurements"] + report["moe"]["measurements"]
+    assert {row["variant"] for row in rows} >= {"dense", "matvec", "untiled", "tiled",
+                                                "autotuned"}
+    assert {row["T"] for row in rows} == {1, 32}
+    assert all(row["ok"] and row["tokens_per_s"] > 0 for row in rows)
+    assert report["memory"]["fp32_bytes"] == 2 * report["memory"]["bf16_bytes"]
+    assert len(report["tuning"]) == 2
 
 
 # --- the file --------------------------------------------------------------------------------

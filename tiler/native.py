@@ -39,6 +39,12 @@ def compiler_version(command: tuple[str, ...]) -> str:
             from None
 
 
+def compiler_is_gcc(purpose: str) -> bool:
+    """Return whether the C compiler (``c_compiler``) is GCC, for GCC-only flags."""
+    version = compiler_version(tuple(c_compiler(purpose)))
+    return "Free Software Foundation" in version and "clang" not in version.lower()
+
+
 def build_shared_library(source: str, name: str, purpose: str, flags: Sequence[str],
                          include_dirs: Sequence[Path] = (), key_extra: str = "") -> Path:
     """Return the shared library built from the C text ``source`` under the user cache

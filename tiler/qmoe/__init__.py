@@ -5,10 +5,10 @@ one 16-bit code stream per row) with numpy compression and reference decoding, a
 that multiply by a compressed matrix without materialising it: batch 1 and a batch of tokens
 routed to one expert, the latter a ``#pragma scop`` nest for the tiler.
 
-    from tiler.qmoe import compress, load_kernels, prepare_layer, synthetic_expert_weights
+    from tiler.qmoe import compress, load_tiled_kernels, prepare_layer, synthetic_expert_weights
     model = compress({"w": synthetic_expert_weights(768, 3072)})
     layer = prepare_layer(model.layers["w"], model.dictionary)
-    y = load_kernels().matmat(layer, tokens)          # tokens: float32[T, 3072]
+    y = load_tiled_kernels().apply(layer, tokens)     # tokens: float32[T, 3072]
 """
 
 from tiler.qmoe.dictionary import Dictionary, build_dictionary, pair_probabilities
@@ -36,7 +36,9 @@ from tiler.qmoe.native import (
                                build_library,
                                kernel_source,
                                load_kernels,
+                               load_tiled_kernels,
                                prepare_layer,
+                               tiled_matmat_source,
 )
 from tiler.qmoe.reference import decode_dense, decode_ternary, reference_product
 
@@ -44,7 +46,7 @@ __all__ = [
     "CompressedLayer", "CompressedModel", "DecodingKernels", "Dictionary", "KernelLayer",
     "TernaryMatrix", "build_dictionary", "build_library", "compress", "decode_dense",
     "decode_ternary", "encode", "kernel_source", "load_compressed", "load_kernels",
-    "load_matrices", "load_matrix", "pair_probabilities", "pair_symbols", "prepare_layer",
+    "load_matrices", "load_matrix", "load_tiled_kernels", "pair_probabilities", "pair_symbols", "prepare_layer",
     "quantise_ternary", "reference_product", "save_compressed", "save_safetensors",
-    "synthetic_expert_weights", "synthetic_experts",
+    "synthetic_expert_weights", "synthetic_experts", "tiled_matmat_source",
 ]

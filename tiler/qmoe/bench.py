@@ -1,13 +1,18 @@
 """Timing the QMoE decoding kernels against dense float32 BLAS (numpy) on expert-shaped layers.
 
 Variants of a layer product at T tokens:
-  ``dense``    numpy ``tokens @ W.T`` on the dequantised float32 matrix (BLAS sgemm/sgemv);
-  ``matvec``   the batch-1 kernel (T = 1 only);
-  ``untiled``  the batched kernel as written (``kernels/decode_matmat.c``);
-  ``tiled``    the batched kernel as the tiler rewrites it (``tiler.tile_source``), sizes from
-               its cache model or given.
+  ``dense``      numpy ``tokens @ W.T`` on the dequantised float32 matrix (BLAS sgemm/sgemv,
+                 one thread, as the kernels use one);
+  ``matvec``     the batch-1 kernel (T = 1 only);
+  ``untiled``    the batched kernel as written (``kernels/decode_matmat.c``: one token at a
+                 time);
+  ``tiled``      the batched kernel as the tiler rewrites it (``tiler.tile_source``), sizes
+                 from its cache model (the measured hierarchy) or given;
+  ``autotuned``  the batched kernel tiled with the sizes an Optuna search found fastest on
+                 that layer shape at 32 tokens (the search's wall time is reported);
 and a routed top-1 MoE step over many experts (dense weights then no longer fit the caches).
-Times are medians; every ratio is against ``dense`` measured in the same run.
+Times are medians; every ratio is against ``dense`` measured in the same run, and every
+output is checked against the dense product (``ok``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from tiler.bench.tune import search_optuna
 from tiler.errors import TilerError
 from tiler.qmoe.format import CompressedModel, compress
 from tiler.qmoe.matrices import synthetic_experts
@@ -26,9 +32,10 @@ from tiler.qmoe.native import (
     MATMAT_SOURCE,
     DecodingKernels,
     KernelLayer,
-    kernel_source,
     load_kernels,
+    load_tiled_kernels,
     prepare_layer,
+    tiled_matmat_source,
 )
 from tiler.qmoe.reference import decode_dense
 
@@ -43,18 +50,29 @@ SECONDS_PER_TIMING = 0.3
 # Consecutive MoE steps route differently (as consecutive tokens of a decode do), so the
 # experts a step uses are not still in cache from the step before.
 ROUTINGS_PER_TIMING = 8
+# The auto-tuner: Optuna evaluations per layer shape (each tiles, compiles and times the kernel
+# on the layer at TUNING_TOKENS tokens) and the sizes it picks each member's size from.
+TUNING_BUDGET = 24
+QUICK_TUNING_BUDGET = 8
+TUNING_TOKENS = 32
+TUNING_SIZES = (1, 2, 4, 8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+# An output is right when it is within this share of the largest dense output (float32
+# sums in another order).
+RELATIVE_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True)
 class Measurement:
-    """One timing: ``variant`` on a ``rows`` x ``columns`` layer at ``tokens`` tokens."""
+    """One timing: ``variant`` on a ``rows`` x ``columns`` layer at ``T`` tokens."""
 
     rows: int
     columns: int
-    tokens: int
+    T: int
     variant: str
     seconds: float
+    tokens_per_s: float
     speedup_over_dense: float
+    ok: bool
 
 
 def median_seconds(run: Callable[[], object], min_runs: int = MIN_RUNS,
@@ -71,64 +89,99 @@ def median_seconds(run: Callable[[], object], min_runs: int = MIN_RUNS,
     return float(np.median(times))
 
 
-def tiled_matmat_source(tile_sizes: tuple[int, ...] | None = None) -> str | None:
-    """Return the batched kernel as the tiler tiles it (model sizes unless ``tile_sizes``), or
-    None when this installation of tiler has no ``tile_source`` yet."""
-    try:
-        import tiler
-        tile_source = getattr(tiler, "tile_source", None)
-        if tile_source is None:
-            from tiler.pipeline import tile_source
-        from tiler.pipeline import TileOptions
-    except ImportError:
-        return None
-    options = TileOptions(tile_sizes=tile_sizes) if tile_sizes else TileOptions()
-    return tile_source(kernel_source(MATMAT_SOURCE), filename=MATMAT_SOURCE, options=options).text
+def close_to(result: np.ndarray, expected: np.ndarray) -> bool:
+    """Return whether ``result`` is the dense product ``expected`` up to rounding."""
+    scale = float(np.abs(expected).max()) if expected.size else 0.0
+    return result.shape == expected.shape and bool(
+        np.all(np.abs(result - expected) <= RELATIVE_TOLERANCE * scale + 1e-30))
 
 
-def kernel_variants(tile_sizes: tuple[int, ...] | None = None) -> dict[str, DecodingKernels]:
-    """Return the kernels to compare by variant name (``tiled`` only when tiler can tile)."""
-    variants = {"untiled": load_kernels()}
-    tiled = tiled_matmat_source(tile_sizes)
-    if tiled is not None:
-        variants["tiled"] = load_kernels(tiled)
-    return variants
+class Variants:
+    """The decoding kernels to compare, by variant name; ``autotuned`` has one kernel per
+    layer shape, found by ``tune`` before it is asked for."""
+
+    def __init__(self, tile_sizes: tuple[int, ...] | None = None) -> None:
+        self.fixed = {"untiled": load_kernels(), "tiled": load_tiled_kernels(tile_sizes)}
+        self.tuned: dict[tuple[int, int], DecodingKernels] = {}
+        self.tunings: list[dict] = []
+
+    def names(self) -> list[str]:
+        return list(self.fixed) + (["autotuned"] if self.tuned else [])
+
+    def kernels(self, name: str, layer: KernelLayer) -> DecodingKernels:
+        if name == "autotuned":
+            return self.tuned[(layer.rows, layer.columns)]
+        return self.fixed[name]
+
+    def tune(self, layer: KernelLayer, dense: np.ndarray, budget: int, seed: int = 0) -> None:
+        """Search tile sizes for ``layer``'s shape with Optuna, timing each candidate on the
+        layer (``dense``: its dequantised matrix, to check each candidate's output)."""
+        tokens = np.random.default_rng(seed).standard_normal(
+            (TUNING_TOKENS, layer.columns)).astype(np.float32)
+        expected = tokens @ dense.T
+        built: dict[tuple[int, ...], DecodingKernels] = {}
+
+        def evaluate(sizes: tuple[int, ...]) -> float | None:
+            try:
+                built[sizes] = load_kernels(tiled_matmat_source(sizes))
+            except TilerError:
+                return None
+            run = built[sizes].matmat_call(layer, tokens)
+            if not close_to(np.ascontiguousarray(run().T), expected):
+                return None
+            return median_seconds(run, min_runs=3, budget=0.05)
+
+        tuning = search_optuna(evaluate, 3, budget, seed, TUNING_SIZES)
+        best = tuning.best
+        if best is None:
+            raise TilerError(f"no tile sizes tried for {layer.rows}x{layer.columns} ran")
+        self.tuned[(layer.rows, layer.columns)] = built[best.sizes]
+        self.tunings.append({"rows": layer.rows, "columns": layer.columns,
+                             "sizes": list(best.sizes), "trials": len(tuning.trials),
+                             "wall_s": tuning.wall_s, "library": tuning.library})
 
 
 def bench_layer(layer: KernelLayer, dense: np.ndarray, token_counts=TOKEN_COUNTS,
-                variants: dict[str, DecodingKernels] | None = None,
+                variants: Variants | None = None,
                 budget: float = SECONDS_PER_TIMING, seed: int = 0) -> list[Measurement]:
     """Return the timings of every variant on ``layer`` at each token count."""
-    variants = kernel_variants() if variants is None else variants
+    variants = Variants() if variants is None else variants
     generator = np.random.default_rng(seed)
     found = []
     for count in token_counts:
         tokens = generator.standard_normal((count, layer.columns)).astype(np.float32)
+        expected = tokens @ dense.T
         timings = {"dense": median_seconds(lambda tokens=tokens: tokens @ dense.T,
                                            budget=budget)}
+        right = {"dense": True}
         if count == 1:
-            kernels = next(iter(variants.values()))
+            kernels = variants.kernels("untiled", layer)
             timings["matvec"] = median_seconds(
                 lambda kernels=kernels, vector=tokens[0]: kernels.matvec(layer, vector),
                 budget=budget)
-        for name, kernels in variants.items():
-            timings[name] = median_seconds(kernels.matmat_call(layer, tokens), budget=budget)
+            right["matvec"] = close_to(kernels.matvec(layer, tokens[0])[None, :], expected)
+        for name in variants.names():
+            run = variants.kernels(name, layer).matmat_call(layer, tokens)
+            right[name] = close_to(np.ascontiguousarray(run().T), expected)
+            timings[name] = median_seconds(run, budget=budget)
         for name, seconds in timings.items():
             found.append(Measurement(layer.rows, layer.columns, count, name, seconds,
-                                     timings["dense"] / seconds))
+                                     count / seconds, timings["dense"] / seconds, right[name]))
     return found
 
 
 @dataclass(frozen=True)
 class MoeMeasurement:
-    """One timing of a routed MoE FFN step: ``tokens`` tokens, each sent to one of ``experts``
+    """One timing of a routed MoE FFN step: ``T`` tokens, each sent to one of ``experts``
     experts, through ``relu(x Wi^T) Wo^T`` of its expert."""
 
     experts: int
-    tokens: int
+    T: int
     variant: str
     seconds: float
+    tokens_per_s: float
     speedup_over_dense: float
+    ok: bool
 
 
 def route_top1(token_count: int, experts: int, seed: int = 0) -> list[np.ndarray]:
@@ -163,12 +216,12 @@ def _decoding_expert(kernels: DecodingKernels, layer: KernelLayer) -> Callable:
 
 
 def bench_moe(model: CompressedModel, token_counts=TOKEN_COUNTS,
-              variants: dict[str, DecodingKernels] | None = None,
+              variants: Variants | None = None,
               budget: float = SECONDS_PER_TIMING, seed: int = 0) -> list[MoeMeasurement]:
     """Return the timings of a routed MoE step over the experts of ``model`` (layers
     ``expert{e}.wi`` and ``expert{e}.wo``) for dense float32 weights and each kernel variant
     (few tokens: the batch-1 kernel per token; more: the batched one)."""
-    variants = kernel_variants() if variants is None else variants
+    variants = Variants() if variants is None else variants
     count = len(model.layers) // 2
     names = [(f"expert{e}.wi", f"expert{e}.wo") for e in range(count)]
     dense = [tuple(decode_dense(model.layers[n], model.dictionary) for n in pair)
@@ -183,14 +236,18 @@ def bench_moe(model: CompressedModel, token_counts=TOKEN_COUNTS,
         tokens = generator.standard_normal((tokens_count, width)).astype(np.float32)
         routings = [route_top1(tokens_count, count, seed + 1000 * tokens_count + k)
                     for k in range(ROUTINGS_PER_TIMING)]
+        expected = moe_step(tokens, routings[0], dense_experts)
         timings = {"dense": median_seconds(_steps(tokens, routings, dense_experts), budget=budget)}
-        for name, kernels in variants.items():
-            experts = [tuple(_decoding_expert(kernels, layer) for layer in pair)
-                       for pair in prepared]
+        right = {"dense": True}
+        for name in variants.names():
+            experts = [tuple(_decoding_expert(variants.kernels(name, layer), layer)
+                             for layer in pair) for pair in prepared]
+            right[name] = close_to(moe_step(tokens, routings[0], experts), expected)
             timings[name] = median_seconds(_steps(tokens, routings, experts), budget=budget)
         for name, seconds in timings.items():
             found.append(MoeMeasurement(count, tokens_count, name, seconds,
-                                        timings["dense"] / seconds))
+                                        tokens_count / seconds, timings["dense"] / seconds,
+                                        right[name]))
     return found
 
 
@@ -201,62 +258,81 @@ def switch_layers(experts: int = 1, seed: int = 0) -> CompressedModel:
 
 
 def run_bench(quick: bool = False, tile_sizes: tuple[int, ...] | None = None,
-              experts: int | None = None) -> dict:
+              experts: int | None = None, autotune: bool = True) -> dict:
     """Return the benchmark as plain data (for ``--json``): each layer of one Switch expert at
-    every token count, then a routed step over ``experts`` experts (default 16, quick 4)."""
+    every token count, then a routed step over ``experts`` experts (default 16, quick 4).
+    BLAS runs on one thread, as the kernels do."""
+    from threadpoolctl import threadpool_limits
     experts = experts or (4 if quick else 16)
     model = switch_layers(experts)
-    variants = kernel_variants(tile_sizes)
+    variants = Variants(tile_sizes)
     counts = (1, 32) if quick else TOKEN_COUNTS
     budget = 0.1 if quick else SECONDS_PER_TIMING
     layers = []
     measurements: list[Measurement] = []
-    for name in ("expert0.wi", "expert0.wo"):
-        layer = model.layers[name]
-        prepared = prepare_layer(layer, model.dictionary)
-        dense = decode_dense(layer, model.dictionary)
-        layers.append({"name": name, "rows": layer.rows, "columns": layer.columns,
-                       "bits_per_weight": layer.bits_per_weight(),
-                       "padded_bits_per_weight": prepared.padded_bits_per_weight(),
-                       "compressed_bytes": layer.stored_bits() // 8,
-                       "dense_bytes": 4 * layer.rows * layer.columns})
-        measurements += bench_layer(prepared, dense, counts, variants, budget)
-    moe = bench_moe(model, counts, variants, budget)
-    notes = [] if "tiled" in variants else [
-        "tiled variant left out: this tiler has no tile_source"]
+    with threadpool_limits(limits=1):
+        prepared = {}
+        for name in ("expert0.wi", "expert0.wo"):
+            layer = model.layers[name]
+            prepared[name] = (prepare_layer(layer, model.dictionary),
+                              decode_dense(layer, model.dictionary))
+            if autotune:
+                variants.tune(*prepared[name], QUICK_TUNING_BUDGET if quick else TUNING_BUDGET)
+        for name, (kernel_layer, dense) in prepared.items():
+            layer = model.layers[name]
+            layers.append({"name": name, "rows": layer.rows, "columns": layer.columns,
+                           "bits_per_weight": layer.bits_per_weight(),
+                           "padded_bits_per_weight": kernel_layer.padded_bits_per_weight(),
+                           "compressed_bytes": layer.stored_bits() // 8,
+                           "dense_bytes": 4 * layer.rows * layer.columns})
+            measurements += bench_layer(kernel_layer, dense, counts, variants, budget)
+        moe = bench_moe(model, counts, variants, budget)
+    weights = sum(layer.rows * layer.columns for layer in model.layers.values())
     total_bits = sum(layer.stored_bits() for layer in model.layers.values())
-    return {"layers": layers, "measurements": [asdict(m) for m in measurements],
-            "moe": {"experts": experts, "dense_bytes": sum(4 * layer.rows * layer.columns
-                                                           for layer in model.layers.values()),
-                    "compressed_bytes": total_bits // 8,
-                    "dictionary_bytes": 3 * model.dictionary.size,
-                    "measurements": [asdict(m) for m in moe]},
-            "notes": notes}
+    return {"bits_per_weight": total_bits / weights,
+            "memory": {"weights": weights, "compressed_bytes": total_bits // 8,
+                       "dictionary_bytes": 3 * model.dictionary.size,
+                       "bf16_bytes": 2 * weights, "fp32_bytes": 4 * weights},
+            "layers": layers, "measurements": [asdict(m) for m in measurements],
+            "moe": {"experts": experts, "measurements": [asdict(m) for m in moe]},
+            "tuning": variants.tunings,
+            "all_ok": all(m.ok for m in measurements) and all(m.ok for m in moe)}
 
 
 def format_report(report: dict) -> str:
     """Return the benchmark report as a table."""
-    lines = []
+    memory = report["memory"]
+    lines = [f"{report['bits_per_weight']:.3f} bits/weight over {memory['weights'] / 1e6:.1f} M "
+             f"weights: {memory['compressed_bytes'] / 1e6:.2f} MB "
+             f"(+{memory['dictionary_bytes'] / 1e6:.2f} MB dictionary) vs "
+             f"{memory['bf16_bytes'] / 1e6:.1f} MB bf16 "
+             f"({memory['bf16_bytes'] / memory['compressed_bytes']:.1f}x) and "
+             f"{memory['fp32_bytes'] / 1e6:.1f} MB fp32 "
+             f"({memory['fp32_bytes'] / memory['compressed_bytes']:.1f}x)"]
     for layer in report["layers"]:
         lines.append(f"{layer['name']}: {layer['rows']}x{layer['columns']}, "
                      f"{layer['bits_per_weight']:.3f} bits/weight stored "
-                     f"({layer['padded_bits_per_weight']:.3f} padded for the batched kernel), "
-                     f"{layer['compressed_bytes'] / 1e6:.2f} MB vs {layer['dense_bytes'] / 1e6:.2f}"
-                     f" MB dense")
-    lines.append(f"{'layer':>10} {'T':>4} {'variant':>8} {'ms':>9} {'vs dense':>9}")
+                     f"({layer['padded_bits_per_weight']:.3f} padded for the batched kernel)")
+    for tuning in report["tuning"]:
+        lines.append(f"autotuned {tuning['rows']}x{tuning['columns']}: sizes "
+                     f"{','.join(map(str, tuning['sizes']))} after {tuning['trials']} trials "
+                     f"in {tuning['wall_s']:.1f} s ({tuning['library']})")
+    header = f"{'T':>4} {'variant':>9} {'ms':>9} {'tokens/s':>10} {'vs dense':>9} {'ok':>3}"
+    lines.append(f"{'layer':>9} " + header)
+
+    def row(m: dict) -> str:
+        return (f"{m['T']:>4} {m['variant']:>9} {m['seconds'] * 1e3:9.3f} "
+                f"{m['tokens_per_s']:10.0f} {m['speedup_over_dense']:8.2f}x "
+                f"{'ok' if m['ok'] else 'BAD':>3}")
     for m in report["measurements"]:
-        lines.append(f"{m['rows']}x{m['columns']:<5} {m['tokens']:>4} {m['variant']:>8} "
-                     f"{m['seconds'] * 1e3:9.3f} {m['speedup_over_dense']:8.2f}x")
+        lines.append(f"{m['rows']}x{m['columns']:<4} " + row(m))
     moe = report["moe"]
-    lines.append(f"routed top-1 over {moe['experts']} experts: "
-                 f"{moe['compressed_bytes'] / 1e6:.1f} MB compressed "
-                 f"(+{moe['dictionary_bytes'] / 1e6:.2f} MB dictionary) vs "
-                 f"{moe['dense_bytes'] / 1e6:.1f} MB dense")
-    lines.append(f"{'T':>4} {'variant':>8} {'ms':>9} {'vs dense':>9}")
-    for m in moe["measurements"]:
-        lines.append(f"{m['tokens']:>4} {m['variant']:>8} {m['seconds'] * 1e3:9.3f} "
-                     f"{m['speedup_over_dense']:8.2f}x")
-    lines += report["notes"]
+    lines.append(f"routed top-1 over {moe['experts']} experts (dense fp32 "
+                 f"{memory['fp32_bytes'] / 1e6:.0f} MB):")
+    lines.append(header)
+    lines += [row(m) for m in moe["measurements"]]
+    if not report["all_ok"]:
+        lines.append("some outputs differ from the dense product (BAD above)")
     return "\n".join(lines)
 
 

@@ -26,6 +26,8 @@ def add_qmoe_arguments(parser: argparse.ArgumentParser) -> None:
     bench.add_argument("--experts", type=int, help="experts of the routed step (default 16)")
     bench.add_argument("--tile-sizes", metavar="N,N,N",
                        help="tile sizes for the tiled kernel (default: the tiler's model)")
+    bench.add_argument("--no-autotune", action="store_true",
+                       help="leave out the auto-tuned variant (and its search)")
 
 
 def run_qmoe_command(args: argparse.Namespace) -> int:
@@ -36,9 +38,9 @@ def run_qmoe_command(args: argparse.Namespace) -> int:
     if args.experts is not None and args.experts < 1:
         raise TilerError(f"--experts must be at least 1, got {args.experts}")
     sizes = parse_tile_sizes(args.tile_sizes) if args.tile_sizes else None
-    report = run_bench(args.quick, sizes, args.experts)
+    report = run_bench(args.quick, sizes, args.experts, autotune=not args.no_autotune)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
-    return 0
+    return 0 if report["all_ok"] else 1
 
 
 def _compress(source: Path, target: Path, zero_fraction: float) -> int:

@@ -1,7 +1,7 @@
 """The C decoding kernels: built from source text at run time, called through ctypes.
 
 ``build_library`` compiles any C text (the packaged kernel, or the tiler's tiled version of it)
-with ``$CC`` (default ``cc``) and ``-O3 -march=native`` into tiler's cache directory, once per
+with ``$CC`` (default ``cc``) and ``DEFAULT_CFLAGS`` (plus ``GCC_CFLAGS`` for GCC) into tiler's cache directory, once per
 text, compiler and flags. ``prepare_layer`` turns a compressed layer into the arrays the kernels
 read; ``DecodingKernels`` runs them.
 """
@@ -18,11 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from tiler.errors import TilerError
-from tiler.native import build_shared_library
+from tiler.native import build_shared_library, compiler_is_gcc
 from tiler.qmoe.dictionary import DICTIONARY_SIZE, MAX_WORD_NONZEROS, MAX_WORD_PAIRS, Dictionary
 from tiler.qmoe.format import DIGIT_TO_TERNARY, CompressedLayer, bf16_values
 
 DEFAULT_CFLAGS = ("-O3", "-march=native")
+# Added when the compiler is GCC: its unroll-and-jam (on at -O3) jams two words of the batched
+# kernel's point loops into one token loop it then leaves scalar, 3x slower at 32 tokens
+# (tiled, or written in that order by hand). Clang has no such option.
+GCC_CFLAGS = ("-fno-loop-unroll-and-jam",)
 # Position-independent shared object: what ctypes loads.
 _LIBRARY_FLAGS = ("-std=gnu11",)
 MATVEC_SOURCE = "decode_matvec.c"
@@ -30,8 +34,9 @@ MATMAT_SOURCE = "decode_matmat.c"
 HEADER = "qmoe_decode.h"
 # Below this many tokens the batch-1 kernel once per token beats the batched kernel, whose fixed
 # cost per word (start offsets, the token loop's set-up) is about three batch-1 passes
-# (measured on 768x3072 and 3072x768 Switch experts: 3 tokens 0.50 vs 0.60 ms, 4: 0.67 vs 0.64).
-BATCHED_MIN_TOKENS = 4
+# (measured on 768x3072 and 3072x768 Switch experts, batched kernel tiled by tiler: 4 tokens
+# 0.64 vs 0.67 ms, 6 tokens 0.96 vs 0.88 ms).
+BATCHED_MIN_TOKENS = 5
 # x carries two extra zero values: a word's unused slots read x at the word's start with
 # weight 0, which for the filler words after a row of odd length is one past the padded row.
 INPUT_PADDING = 2
@@ -59,8 +64,10 @@ def build_library(source: str, name: str = "qmoe",
         name: a label for error messages.
         cflags: the optimisation flags.
     """
-    return build_shared_library(source, "qmoe", f"{name} kernel",
-                                (*cflags, *_LIBRARY_FLAGS), (kernel_directory(),),
+    purpose = f"{name} kernel"
+    extra = GCC_CFLAGS if compiler_is_gcc(purpose) else ()
+    return build_shared_library(source, "qmoe", purpose,
+                                (*cflags, *extra, *_LIBRARY_FLAGS), (kernel_directory(),),
                                 key_extra=kernel_source(HEADER))
 
 
@@ -205,6 +212,21 @@ def load_kernels(matmat_source: str | None = None,
     matmat = _load_function(matmat_source if matmat_source is not None
                             else kernel_source(MATMAT_SOURCE), "qmoe_matmat", cflags)
     return DecodingKernels(matvec, matmat)
+
+
+def tiled_matmat_source(tile_sizes: tuple[int, ...] | None = None) -> str:
+    """Return the batched kernel as ``tiler tile`` rewrites it: sizes from the cache model on
+    the measured hierarchy, or ``tile_sizes``."""
+    from tiler.pipeline import TileOptions, tile_source
+    options = TileOptions(tile_sizes=tile_sizes) if tile_sizes else TileOptions()
+    return tile_source(kernel_source(MATMAT_SOURCE), filename=MATMAT_SOURCE, options=options).text
+
+
+def load_tiled_kernels(tile_sizes: tuple[int, ...] | None = None,
+                       cflags: tuple[str, ...] = DEFAULT_CFLAGS) -> DecodingKernels:
+    """Return the kernels with the batched one tiled by the tiler (``tiled_matmat_source``):
+    the one to use, the packaged nest decodes the whole matrix once per token."""
+    return load_kernels(tiled_matmat_source(tile_sizes), cflags)
 
 
 @functools.cache
