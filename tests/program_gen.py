@@ -8,6 +8,8 @@ A generated ``Program`` is a small tree (loops, conditions, statements) rendered
   subscripts take over the iterators' ranges (interval arithmetic, with the parameters at the
   values the program passes), plus a margin on each side, and every subscript is shifted by
   that array's offset. A wrong schedule that touches the margins changes the printed hashes.
+  A read may have one subscript computed from data (a gather): it is taken modulo the
+  array's extent.
 - No arithmetic is undefined: integer programs compute in ``unsigned`` (an ``int`` element is
   read through a cast to ``unsigned`` and stored back with a cast, which gcc defines as
   wrapping); floating programs assume IEEE 754 (overflow gives an infinity) and their hash
@@ -131,7 +133,19 @@ class Larger:
     right: Expr
 
 
-Expr = Read | ScalarRead | Literal | IndexValue | Operation | Dampen | Larger
+@dataclass(frozen=True)
+class Gather:
+    """``read`` with its subscript ``dimension`` computed from ``index`` instead: rendered
+    ``(unsigned)(index) % extent``, in bounds whatever the value. In integer programs the
+    index is any expression (often an element the region writes); in floating ones it is a
+    product of two affine forms (a float index could be a NaN)."""
+
+    read: Read
+    dimension: int
+    index: Expr | tuple[Linear, Linear]
+
+
+Expr = Read | ScalarRead | Literal | IndexValue | Operation | Dampen | Larger | Gather
 
 
 @dataclass(frozen=True)
@@ -344,7 +358,7 @@ class _Generator:
 
     # -- statements ------------------------------------------------------------------------
     def expression(self, scope: tuple[str, ...], near: Read | None, depth: int = 0) -> Expr:
-        kinds = ["read", "read", "read", "literal", "index"]
+        kinds = ["read", "read", "read", "literal", "index", "gather"]
         if self.scalars:
             kinds.append("scalar")
         if depth < 2:
@@ -352,6 +366,12 @@ class _Generator:
         kind = self.choice(kinds)
         if kind == "read":
             return self.reference(scope, near)
+        if kind == "gather":
+            read = self.reference(scope, near)
+            dimension = self.draw(st.integers(0, len(read.subscripts) - 1))
+            if self.floating:
+                return Gather(read, dimension, (self.linear(scope), self.linear(scope)))
+            return Gather(read, dimension, self.expression(scope, near, depth + 1))
         if kind == "literal":
             return Literal(self.small(-3, 9))
         if kind == "index":
@@ -493,6 +513,10 @@ def subscript_ranges(program: Program) -> dict[str, list[tuple[int, int]]]:
 
     def expression(expr, ranges) -> None:
         note(expr, ranges)
+        if isinstance(expr, Gather):
+            note(expr.read, ranges)
+            if not isinstance(expr.index, tuple):
+                expression(expr.index, ranges)
         for child in ("left", "right", "operand"):
             if hasattr(expr, child):
                 expression(getattr(expr, child), ranges)
@@ -545,9 +569,11 @@ class Rendered:
 
 
 class _Printer:
-    def __init__(self, program: Program, offsets: dict[str, list[int]]) -> None:
+    def __init__(self, program: Program, offsets: dict[str, list[int]],
+                 extents: dict[str, list[int]]) -> None:
         self.program = program
         self.offsets = offsets
+        self.extents = extents
         self.types = {name: element for name, element, _ in program.arrays}
         self.uses_min = self.uses_max = False
 
@@ -612,6 +638,8 @@ class _Printer:
                 else f"(unsigned){text}"
         if isinstance(expr, ScalarRead):
             return expr.name
+        if isinstance(expr, Gather):
+            return self.gather(expr)
         if isinstance(expr, Literal):
             if floating:
                 return f"{expr.value / 4.0!r}"
@@ -627,6 +655,25 @@ class _Printer:
             return f"({self.expression(expr.operand)} >> 1)"
         left, right = self.expression(expr.left), self.expression(expr.right)
         return f"({left} > {right} ? {left} : {right})"
+
+    def gather(self, gather: Gather) -> str:
+        read = gather.read
+        if isinstance(gather.index, tuple):
+            first, second = (self.linear(part) for part in gather.index)
+            index = f"(unsigned)(({first}) * ({second}))"
+        else:
+            index = f"(unsigned)({self.expression(gather.index)})"
+        subscripts = []
+        for dimension, (linear, shift) in enumerate(zip(read.subscripts,
+                                                        self.offsets[read.array])):
+            if dimension == gather.dimension:
+                subscripts.append(f"[{index} % {self.extents[read.array][dimension]}u]")
+            else:
+                subscripts.append(f"[{self.linear(linear, shift)}]")
+        text = read.array + "".join(subscripts)
+        if self.program.floating or self.types[read.array] == "unsigned":
+            return text
+        return f"(unsigned){text}"
 
     def statement(self, statement: Statement, pad: str) -> list[str]:
         target = self.reference(statement.target)
@@ -699,7 +746,7 @@ def render(program: Program) -> Rendered:
     offsets = {name: [MARGIN - low for low, _ in ranges[name]] for name, _, _ in used}
     extents = {name: [high - low + 1 + 2 * MARGIN for low, high in ranges[name]]
                for name, _, _ in used}
-    printer = _Printer(program, offsets)
+    printer = _Printer(program, offsets, extents)
     region_lines = printer.nodes(program.body, 1)
     region = "\n".join(region_lines) + "\n"
 
