@@ -20,10 +20,7 @@ REPRODUCERS = sorted(path.stem for path in REGRESSIONS_DIR.glob("*.c"))
 EXPECT_TILED = {"scalar_temporary"}
 
 # reproducer -> why it fails today
-KNOWN_OPEN = {
-    "scalar_temporary": "dependences are memory-based: a scalar temporary that is dead "
-                        "between iterations still orders every pair of iterations",
-}
+KNOWN_OPEN: dict[str, str] = {}
 
 OPTIONS = TileOptions(tile_sizes=(32,))
 

@@ -22,6 +22,29 @@ class Deps:
         return self.flow.union(self.anti).union(self.output).coalesce()
 
 
+@dataclass(frozen=True)
+class LiveRanges:
+    """The values of one scalar temporary: ``flow`` maps each write to the reads of the value
+    it wrote (exact, value-based), ``writes`` are all its writes. A schedule keeps every read
+    reading the same value when each write still runs before its reads and no other write of
+    the scalar runs in between."""
+
+    scalar: str
+    flow: isl.UnionMap
+    writes: isl.UnionSet
+
+
+@dataclass(frozen=True)
+class RelaxedDeps:
+    """Dependences with the scalar temporaries' reuse of one memory cell left out: what must
+    hold besides ``deps`` is that the ``live_ranges`` do not overlap (``live_ranges_intact``).
+    A loop carrying a live range cannot run in parallel (the scalar is shared), so parallel
+    loops are still checked against the memory-based dependences."""
+
+    deps: isl.UnionMap
+    live_ranges: tuple[LiveRanges, ...]
+
+
 def _may_dependences(sinks: isl.UnionMap, sources: isl.UnionMap,
                      schedule: isl.UnionMap) -> isl.UnionMap:
     info = isl.UnionAccessInfo.from_sink(sinks).set_may_source(sources)
@@ -40,3 +63,79 @@ def compute_dependences(scop: Scop, original_schedule: isl.UnionMap) -> Deps:
     return Deps(flow=_may_dependences(reads, writes, original_schedule),
                 anti=_may_dependences(writes, reads, original_schedule),
                 output=_may_dependences(writes, writes, original_schedule))
+
+
+def _scalar_accesses(scop: Scop, name: str, writes: bool) -> isl.UnionMap:
+    result = isl.UnionMap.empty(scop.statements[0].domain.get_space().params())
+    for statement in scop.statements:
+        for access in statement.accesses:
+            if access.array == name and access.is_write == writes:
+                result = result.union(isl.UnionMap.from_map(access.relation))
+    return result
+
+
+def privatisable_scalars(scop: Scop) -> tuple[str, ...]:
+    """Return the scalars written in the region whose every write certainly happens when its
+    statement runs (none behind ``?:``, ``&&`` or ``||``)."""
+    written, conditional = set(), set()
+    for statement in scop.statements:
+        for access in statement.accesses:
+            if access.rank == 0 and access.is_write:
+                written.add(access.array)
+                if access.conditional:
+                    conditional.add(access.array)
+    return tuple(sorted(written - conditional))
+
+
+def relax_scalar_dependences(scop: Scop, original_schedule: isl.UnionMap
+                             ) -> RelaxedDeps | None:
+    """Return the dependences with the scalar temporaries' anti and output dependences
+    narrowed to what their values need, or None when the region has no such scalar.
+
+    For a scalar ``t``, kept are: the exact flow from each write to the reads of its value;
+    the order of a read of the value ``t`` had before the region (no write before it) against
+    every write; and the order of every write against the last one (the value ``t`` keeps
+    after the region). Everything else about ``t`` is its live ranges, which a schedule must
+    not let overlap."""
+    scalars = privatisable_scalars(scop)
+    if not scalars:
+        return None
+    reads, writes = scop.access_union(writes=False), scop.access_union(writes=True)
+    kept_reads, kept_writes = reads, writes
+    isl_names = {scop.isl_names.get(name, name) for name in scalars}
+    for space_name in isl_names:
+        kept_reads = kept_reads.subtract_range(isl.UnionSet(f"{{ {space_name}[] }}"))
+        kept_writes = kept_writes.subtract_range(isl.UnionSet(f"{{ {space_name}[] }}"))
+    deps = (_may_dependences(kept_reads, kept_writes, original_schedule)
+            .union(_may_dependences(kept_writes, kept_reads, original_schedule))
+            .union(_may_dependences(kept_writes, kept_writes, original_schedule)))
+    ranges = []
+    for name in scalars:
+        scalar_reads = _scalar_accesses(scop, name, writes=False)
+        scalar_writes = _scalar_accesses(scop, name, writes=True)
+        info = isl.UnionAccessInfo.from_sink(scalar_reads).set_must_source(scalar_writes)
+        flow = info.set_schedule_map(original_schedule).compute_flow()
+        values = flow.get_must_dependence()
+        live_in = flow.get_may_no_source().domain()
+        write_instances = scalar_writes.domain()
+        anti = _may_dependences(scalar_writes, scalar_reads, original_schedule)
+        output = _may_dependences(scalar_writes, scalar_writes, original_schedule)
+        last = write_instances.subtract(output.domain())
+        deps = (deps.union(values).union(anti.intersect_domain(live_in))
+                .union(output.intersect_range(last)))
+        ranges.append(LiveRanges(name, values, write_instances))
+    return RelaxedDeps(deps.coalesce(), tuple(ranges))
+
+
+def live_ranges_intact(schedule_map: isl.UnionMap, ranges: tuple[LiveRanges, ...]) -> bool:
+    """Return whether, under ``schedule_map``, no write of a scalar runs after a write of it
+    and before a read of that write's value (every read still reads the value it read)."""
+    before = schedule_map.lex_lt_union_map(schedule_map)
+    for live in ranges:
+        if live.flow.is_empty():
+            continue
+        after_source = before.intersect_domain(live.flow.domain()).intersect_range(live.writes)
+        before_sink = before.intersect_domain(live.writes).intersect_range(live.flow.range())
+        if not after_source.apply_range(before_sink).intersect(live.flow).is_empty():
+            return False
+    return True

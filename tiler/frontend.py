@@ -371,7 +371,7 @@ class _ScopBuilder:
                          path[-1][1].span.column)
 
     def _accesses(self, stmt: ExprStmt, scope: AffineScope, domain: isl.Set):
-        for node, is_write in _references(stmt.expr):
+        for node, is_write, conditional in _references(stmt.expr):
             if isinstance(node, Name):
                 if node.name in self.iterator_names and node.name not in scope.iterators:
                     raise TilerError(f"'{node.name}' is read outside the loop it counts",
@@ -392,7 +392,7 @@ class _ScopBuilder:
             shape = None
             if indices:
                 relation, shape = self._subscripts(node, indices, is_write, scope, domain)
-            yield Access(node.name, relation, is_write, rank, shape)
+            yield Access(node.name, relation, is_write, rank, shape, conditional)
 
     def _subscripts(self, node: ArrayRef, indices, is_write: bool, scope: AffineScope,
                     domain: isl.Set) -> tuple[isl.Map, isl.Map | None]:
@@ -517,23 +517,32 @@ def _expressions(expr, into_subscripts: bool = True):
 
 
 def _references(expr):
-    """Yield (ArrayRef or Name, is_write) for every memory reference of an expression."""
+    """Yield (ArrayRef or Name, is_write, conditional) for every memory reference of an
+    expression; ``conditional``: it sits in a branch of ``?:`` or the right operand of ``&&``
+    or ``||``, so it may not happen in every instance of the statement."""
     stack = [(expr, False)]
     while stack:
-        node, _ = stack.pop()
+        node, conditional = stack.pop()
         if isinstance(node, (Assign, Increment)):
             target = node.target
-            yield target, True
+            yield target, True, conditional
             if isinstance(node, Increment) or node.op != "=":
-                yield target, False
+                yield target, False, conditional
             if isinstance(target, ArrayRef):
-                stack.extend((index, False) for index in target.indices)
+                stack.extend((index, conditional) for index in target.indices)
             if isinstance(node, Assign):
-                stack.append((node.value, False))
+                stack.append((node.value, conditional))
             continue
         if isinstance(node, (ArrayRef, Name)):
-            yield node, False
+            yield node, False, conditional
         if isinstance(node, Call):
-            stack.extend((arg, False) for arg in node.args)
+            stack.extend((arg, conditional) for arg in node.args)
             continue
-        stack.extend((child, False) for child in _children(node))
+        if isinstance(node, Select):
+            stack += [(node.condition, conditional), (node.if_true, True),
+                      (node.if_false, True)]
+            continue
+        if isinstance(node, Binary) and node.op in ("&&", "||"):
+            stack += [(node.left, conditional), (node.right, True)]
+            continue
+        stack.extend((child, conditional) for child in _children(node))

@@ -20,6 +20,8 @@ class Access:
     # reads: one dimension per loop iterator the subscript mentions (``x[i][j]``), i.e. at most
     # one distinct element per value of the data the subscript depends on.
     shape: isl.Map | None = None
+    # In a branch of ``?:`` or behind ``&&``/``||``: a write that may not happen.
+    conditional: bool = False
 
     @property
     def footprint_relation(self) -> isl.Map:

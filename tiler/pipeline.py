@@ -5,13 +5,18 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import islpy as isl
 
 from tiler.codegen import generate, identifiers
-from tiler.dependences import compute_dependences
+from tiler.dependences import (
+    LiveRanges,
+    compute_dependences,
+    live_ranges_intact,
+    relax_scalar_dependences,
+)
 from tiler.errors import TilerError
 from tiler.footprint import band_shape, defined_constants, element_bytes
 from tiler.frontend import build_scop, find_regions
@@ -95,13 +100,15 @@ def _planner(scop: Scop, options: TileOptions, source_text: str) -> Planner:
     return plan
 
 
-def _choose_schedule(scop: Scop, deps: isl.UnionMap) -> tuple[isl.Schedule, str]:
+def _choose_schedule(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ...] = ()
+                     ) -> tuple[isl.Schedule, str]:
     """Return the schedule to tile and its name: the one that exposes the most tileable loops
     among the original order, isl's scheduler, and isl's scheduler without fusion; ties go to
     the earlier one (the original order keeps the programmer's loop order). A schedule whose
     innermost loops walk memory worse than the original's (weighted by statement instances)
-    is not taken: the innermost loop decides vectorisation, which tiling cannot make up for.
-    The search
+    is not taken: the innermost loop decides vectorisation, which tiling cannot make up for;
+    nor is one that lets the ``live_ranges`` of a scalar overlap (isl's scheduler does not see
+    them: it may put a scalar's writes in one loop and its reads in another). The search
     stops at the first schedule that puts every loop of every statement in a tileable band."""
     ceiling = sum(len(statement.iterators) for statement in scop.statements)
     original = original_schedule(scop, deps)
@@ -118,9 +125,33 @@ def _choose_schedule(scop: Scop, deps: isl.UnionMap) -> tuple[isl.Schedule, str]
             break                  # it ran out of time; the next variant would as well
         if schedule is None or tileability(schedule) <= best_score:
             continue
+        if live_ranges and not live_ranges_intact(schedule.get_map(), live_ranges):
+            continue
         if innermost_stride_score(scop, schedule) >= baseline - STRIDE_TOLERANCE:
             best, best_name, best_score = schedule, name, tileability(schedule)
     return best, best_name
+
+
+def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ...],
+               memory: isl.UnionMap, options: TileOptions, source_text: str
+               ) -> tuple[isl.Schedule, str, list[TiledBand]] | str:
+    """Return the schedule to generate (its source and tiled bands) under ``deps`` and the
+    scalars' ``live_ranges`` (see ``relax_scalar_dependences``), or why there is none. Loops
+    marked parallel are checked against the ``memory``-based dependences (a scalar is shared
+    between threads)."""
+    schedule, source = _choose_schedule(scop, deps, live_ranges)
+    bands: list[TiledBand] = []
+    if options.tile:
+        schedule, bands = tile_schedule(schedule, _planner(scop, options, source_text),
+                                        options.parallel)
+        if not bands:
+            return ("no tileable band (no two nested loops can be tiled together legally); "
+                    "left unchanged")
+    if not is_legal(schedule, deps) or not live_ranges_intact(schedule.get_map(), live_ranges):
+        return "the tiled schedule would break a dependence; left unchanged"
+    if not parallel_loops_are_legal(schedule, memory):
+        return "a loop marked parallel would carry a dependence; left unchanged"
+    return schedule, source, bands
 
 
 def tile_region(text: str, first_line: int, taken_names: set[str], options: TileOptions,
@@ -137,21 +168,24 @@ def tile_region(text: str, first_line: int, taken_names: set[str], options: Tile
     if scop is None:
         return unchanged("region has no statement; left unchanged")
     try:
-        deps = compute_dependences(scop, original_schedule_map(scop)).all
-        schedule, source = _choose_schedule(scop, deps)
-        bands: list[TiledBand] = []
-        if options.tile:
-            schedule, bands = tile_schedule(schedule, _planner(scop, options, source_text),
-                                            options.parallel)
-            if not bands:
-                return unchanged("no tileable band (no two nested loops can be tiled "
-                                 "together legally); left unchanged", len(scop.statements))
-        if not is_legal(schedule, deps):
-            return unchanged("the tiled schedule would break a dependence; left unchanged",
-                             len(scop.statements))
-        if not parallel_loops_are_legal(schedule, deps):
-            return unchanged("a loop marked parallel would carry a dependence; left unchanged",
-                             len(scop.statements))
+        order = original_schedule_map(scop)
+        memory = compute_dependences(scop, order).all
+        relaxed = relax_scalar_dependences(scop, order)
+        # Scalar temporaries' live ranges first (with parallel loops if asked, then without:
+        # a scalar is shared between threads), then the plain memory-based dependences.
+        attempts = [(memory, (), options)]
+        if relaxed is not None:
+            attempts[:0] = [(relaxed.deps, relaxed.live_ranges, options)] + (
+                [(relaxed.deps, relaxed.live_ranges, replace(options, parallel=False))]
+                if options.parallel else [])
+        for deps, live_ranges, attempt_options in attempts:
+            outcome = _transform(scop, deps, live_ranges, memory, attempt_options,
+                                 source_text)
+            if isinstance(outcome, tuple):
+                break
+        else:
+            return unchanged(outcome, len(scop.statements))
+        schedule, source, bands = outcome
         code = generate(scop, schedule, taken_names, indent)
     except isl.Error as error:
         return unchanged(f"isl could not handle this region ({error}); left unchanged",

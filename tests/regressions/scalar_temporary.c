@@ -1,9 +1,10 @@
 /* A scalar temporary written before it is read in every iteration of a 2-deep nest.
  *
  * Each iteration's value of s is dead before the next iteration writes it, so the only real
- * dependences are inside one iteration and the nest is fully permutable. The dependences are
- * memory-based, though: the writes and reads of s in different iterations order every pair of
- * iterations, in both directions along j, and the nest is left untiled.
+ * dependences are inside one iteration and the nest is fully permutable. With memory-based
+ * dependences only, the writes and reads of s in different iterations order every pair of
+ * iterations, in both directions along j, and the nest was left untiled; the scalar's live
+ * ranges (tiler/dependences.py) now stand in for its anti and output dependences.
  * Expected: tiled (2-deep band). Seen: "no tileable band", region left unchanged.
  */
 #include <stdio.h>
