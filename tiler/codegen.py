@@ -3,11 +3,13 @@ emitted as calls of function-like macros whose parameters are parenthesised in t
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 
 import islpy as isl
 
+from tiler.deadline import run_with_deadline
 from tiler.model import Scop
 from tiler.schedule import parallel_mark_depth
 
@@ -170,6 +172,24 @@ class GeneratedCode:
 
     text: str
     helpers_used: frozenset[str]
+
+
+def generate_with_deadline(scop: Scop, schedule: isl.Schedule, taken_names: set[str],
+                           indent: str = "", seconds: float = 10.0) -> GeneratedCode:
+    """Return ``generate(...)`` computed in a child process killed after ``seconds`` (raises
+    ``DeadlineExceeded``): isl's AST generation is not bounded by its operation budget and
+    takes minutes on some tiled nests of strided loops."""
+    def compute() -> bytes:
+        code = generate(scop, schedule, taken_names, indent)
+        # JSON escapes the surrogates that stand for bytes of the file that are not UTF-8.
+        return json.dumps([code.text, sorted(code.helpers_used)]).encode()
+
+    data = run_with_deadline(compute, seconds)
+    if data is None:
+        # The child failed: compute here to raise its error in this process.
+        return generate(scop, schedule, taken_names, indent)
+    text, helpers = json.loads(data)
+    return GeneratedCode(text, frozenset(helpers))
 
 
 def generate(scop: Scop, schedule: isl.Schedule, taken_names: set[str],

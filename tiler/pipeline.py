@@ -10,7 +10,8 @@ from pathlib import Path
 
 import islpy as isl
 
-from tiler.codegen import generate, identifiers
+from tiler.codegen import generate_with_deadline, identifiers
+from tiler.deadline import DeadlineExceeded
 from tiler.dependences import (
     LiveRanges,
     compute_dependences,
@@ -132,6 +133,17 @@ def _choose_schedule(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRang
     return best, best_name
 
 
+# isl operations a region's analysis, tiling and code generation may take (isl's scheduler has
+# a budget of its own): the examples need under 300,000; a few small nests of strided loops
+# from the program generator need minutes (about 4 million operations a second). Past the
+# budget the region is left as it is. A count, not a time, so the output does not depend on
+# how busy the machine is.
+REGION_MAX_OPERATIONS = 20_000_000
+# isl's AST generation is not counted in that budget, and takes minutes on some tiled nests of
+# strided loops: past this many seconds (in a child process) the region is left as it is.
+CODEGEN_SECONDS = 10.0
+
+
 def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ...],
                memory: isl.UnionMap, options: TileOptions, source_text: str
                ) -> tuple[isl.Schedule, str, list[TiledBand]] | str:
@@ -167,6 +179,10 @@ def tile_region(text: str, first_line: int, taken_names: set[str], options: Tile
 
     if scop is None:
         return unchanged("region has no statement; left unchanged")
+    ctx = scop.statements[0].domain.get_ctx()
+    previous_budget = ctx.get_max_operations()
+    ctx.reset_operations()
+    ctx.set_max_operations(REGION_MAX_OPERATIONS)
     try:
         order = original_schedule_map(scop)
         memory = compute_dependences(scop, order).all
@@ -186,10 +202,21 @@ def tile_region(text: str, first_line: int, taken_names: set[str], options: Tile
         else:
             return unchanged(outcome, len(scop.statements))
         schedule, source, bands = outcome
-        code = generate(scop, schedule, taken_names, indent)
+        try:
+            code = generate_with_deadline(scop, schedule, taken_names, indent, CODEGEN_SECONDS)
+        except DeadlineExceeded:
+            return unchanged(f"generating the code of the tiled nest took longer than "
+                             f"{CODEGEN_SECONDS:g} s; left unchanged", len(scop.statements))
     except isl.Error as error:
+        if "maximal number of operations exceeded" in str(error):
+            return unchanged(f"the analysis of this region needs more than "
+                             f"{REGION_MAX_OPERATIONS:,} isl operations; left unchanged",
+                             len(scop.statements))
         return unchanged(f"isl could not handle this region ({error}); left unchanged",
                          len(scop.statements))
+    finally:
+        ctx.set_max_operations(previous_budget)
+        ctx.reset_operations()
     sizes = "; ".join("x".join(map(str, band.sizes)) for band in bands)
     note = f"tiled {len(bands)} band(s) [{sizes}] following the {source} order" if bands \
         else f"regenerated without tiling following the {source} order"

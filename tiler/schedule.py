@@ -3,15 +3,12 @@ rectangular tiling of permutable bands, and the legality check of a final schedu
 
 from __future__ import annotations
 
-import os
-import select
-import signal
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import islpy as isl
 
+from tiler.deadline import DeadlineExceeded, run_with_deadline
 from tiler.model import Leaf, Loop, LoopTree, Scop
 
 # The mark placed above a band whose first loop may run in parallel (see codegen); its name
@@ -152,6 +149,7 @@ def isl_schedule(scop: Scop, deps: isl.UnionMap, fuse: bool = True) -> isl.Sched
     constraints = (isl.ScheduleConstraints.on_domain(scop.domain)
                    .set_validity(deps).set_proximity(deps).set_coincidence(deps))
     previous = ctx.get_max_operations(), ctx.get_schedule_serialize_sccs()
+    ctx.reset_operations()         # its own budget, whatever isl did before
     ctx.set_max_operations(SCHEDULER_MAX_OPERATIONS)
     ctx.set_schedule_serialize_sccs(0 if fuse else 1)
     try:
@@ -166,42 +164,14 @@ def _with_deadline(constraints: isl.ScheduleConstraints, seconds: float
                    ) -> isl.Schedule | None:
     """Return ``constraints.compute_schedule()``, computed in a child process that is killed
     after ``seconds``: isl's operation budget does not bound every part of the scheduler."""
-    ctx = constraints.get_ctx()
-    if not hasattr(os, "fork"):
-        try:
-            return constraints.compute_schedule()
-        except isl.Error:
-            return None
-    reader, writer = os.pipe()
-    child = os.fork()
-    if child == 0:                                   # the child computes, writes, exits
-        status = 1
-        try:
-            os.close(reader)
-            text = constraints.compute_schedule().to_str().encode()
-            while text:
-                text = text[os.write(writer, text):]
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(writer)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + seconds
     try:
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([reader], [], [], remaining)[0]:
-                os.kill(child, signal.SIGKILL)
-                return None
-            chunk = os.read(reader, 1 << 16)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(reader)
-        os.waitpid(child, 0)
-    text = b"".join(chunks).decode()
-    return isl.Schedule.read_from_str(ctx, text) if text else None
+        text = run_with_deadline(lambda: constraints.compute_schedule().to_str().encode(),
+                                 seconds)
+    except DeadlineExceeded:
+        return None
+    if not text:
+        return None
+    return isl.Schedule.read_from_str(constraints.get_ctx(), text.decode())
 
 
 def _statement_names(domain: isl.UnionSet) -> tuple[str, ...]:
