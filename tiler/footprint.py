@@ -124,11 +124,20 @@ def _affine_rows(relation: isl.Map) -> tuple[np.ndarray, np.ndarray]:
     for row in range(n_out):
         aff = piece.get_at(row)
         for column in range(n_in):
-            coefficients[row, column] = aff.get_coefficient_val(isl.dim_type.in_,
-                                                                column).to_python()
-        constant = aff.get_constant_val()
-        constants[row] = float(constant.to_python()) if constant.is_rat() else 0.0
+            coefficients[row, column] = _number(aff.get_coefficient_val(isl.dim_type.in_,
+                                                                        column))
+        constants[row] = _number(aff.get_constant_val())
     return coefficients, constants
+
+
+def _number(value: isl.Val) -> float:
+    """Return an isl value as a float: isl may write a subscript with ``%`` or ``/`` with
+    rational coefficients (``(2i + 2j) % 7`` for even ``i`` is ``((4j - 3i) mod 14) / 2``)."""
+    if value.is_int():
+        return float(value.to_python())
+    if value.is_rat():
+        return value.get_num_si() / value.get_den_val().to_python()
+    return 0.0
 
 
 def fix_parameters(scop: Scop, values: dict[str, int]) -> isl.Set:
