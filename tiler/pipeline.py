@@ -133,8 +133,8 @@ def _choose_schedule(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRang
     return best, best_name
 
 
-# isl operations a region's analysis, tiling and code generation may take (isl's scheduler has
-# a budget of its own): the examples need under 300,000; a few small nests of strided loops
+# isl operations a region's analysis and tiling may take (counted afresh after isl's scheduler,
+# which has a budget of its own): the examples need under 300,000; a few small nests of strided loops
 # from the program generator need minutes (about 4 million operations a second). Past the
 # budget the region is left as it is. A count, not a time, so the output does not depend on
 # how busy the machine is.
