@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from ccutil import EXACT_FLAGS, compile_and_run
+
 from tiler.hierarchy import parse_cache_sizes
 from tiler.pipeline import TileOptions, tile_source
 

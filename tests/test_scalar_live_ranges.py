@@ -134,7 +134,7 @@ def test_overlapping_live_ranges_are_detected():
 
 
 def test_pipeline_refuses_a_schedule_that_overlaps_live_ranges(monkeypatch):
-    import tiler.pipeline as pipeline
+    from tiler import pipeline
     text = "#pragma scop\n" + TEMPORARY + "#pragma endscop\n"
 
     def distributed(scop, deps, live_ranges=()):

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import islpy as isl
 
-import tiler.pipeline as pipeline
+from tiler import pipeline
 from tiler.dependences import compute_dependences
 from tiler.frontend import build_scop
 from tiler.pipeline import TileOptions, tile_source
-from tiler.schedule import (TilePlan, is_legal, original_schedule, original_schedule_map, tile_schedule,
-                            tileable_bands)
+from tiler.schedule import (
+    TilePlan,
+    is_legal,
+    original_schedule,
+    original_schedule_map,
+    tile_schedule,
+    tileable_bands,
+)
 
 # A[i][j] needs A[i-1][j+1]: distance (1, -1), so (i, j) is not permutable as written.
 SKEWED = """for (i = 1; i < N; i++)

@@ -29,13 +29,11 @@ from tiler.errors import TilerError
 from tiler.qmoe.format import CompressedModel, compress
 from tiler.qmoe.matrices import synthetic_experts
 from tiler.qmoe.native import (
-    MATMAT_SOURCE,
     DecodingKernels,
     KernelLayer,
     load_kernels,
     load_tiled_kernels,
     prepare_layer,
-    tiled_matmat_source,
 )
 from tiler.qmoe.reference import decode_dense
 
@@ -123,7 +121,7 @@ class Variants:
 
         def evaluate(sizes: tuple[int, ...]) -> float | None:
             try:
-                built[sizes] = load_kernels(tiled_matmat_source(sizes))
+                built[sizes] = load_tiled_kernels(sizes)
             except TilerError:
                 return None
             run = built[sizes].matmat_call(layer, tokens)
@@ -302,13 +300,13 @@ def run_bench(quick: bool = False, tile_sizes: tuple[int, ...] | None = None,
 def format_report(report: dict) -> str:
     """Return the benchmark report as a table."""
     memory = report["memory"]
-    lines = [f"{report['bits_per_weight']:.3f} bits/weight over {memory['weights'] / 1e6:.1f} M "
+    lines = [(f"{report['bits_per_weight']:.3f} bits/weight over {memory['weights'] / 1e6:.1f} M "
              f"weights: {memory['compressed_bytes'] / 1e6:.2f} MB "
              f"(+{memory['dictionary_bytes'] / 1e6:.2f} MB dictionary) vs "
              f"{memory['bf16_bytes'] / 1e6:.1f} MB bf16 "
              f"({memory['bf16_bytes'] / memory['compressed_bytes']:.1f}x) and "
              f"{memory['fp32_bytes'] / 1e6:.1f} MB fp32 "
-             f"({memory['fp32_bytes'] / memory['compressed_bytes']:.1f}x)"]
+             f"({memory['fp32_bytes'] / memory['compressed_bytes']:.1f}x)")]
     for layer in report["layers"]:
         lines.append(f"{layer['name']}: {layer['rows']}x{layer['columns']}, "
                      f"{layer['bits_per_weight']:.3f} bits/weight stored "
