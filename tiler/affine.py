@@ -13,9 +13,11 @@ MIN_FUNCTIONS = {"min", "MIN", "__min"}
 MAX_FUNCTIONS = {"max", "MAX", "__max"}
 FLOOR_DIVISIONS = {"floord", "floord_int"}
 CEIL_DIVISIONS = {"ceild", "ceild_int"}
-INTEGER_CASTS = {"int", "long", "long int", "long long", "unsigned", "unsigned int",
-                 "unsigned long", "size_t", "short", "signed", "int64_t", "int32_t",
-                 "uint64_t", "uint32_t"}
+# Casts that keep the value of an affine expression (signed, at least as wide as int). A cast
+# to an unsigned type makes C compute modulo 2^N (``(unsigned)(i - 3) % 8u`` is not
+# ``(i - 3) % 8`` for i < 3), and a narrower one can wrap: both are not affine here.
+INTEGER_CASTS = {"int", "long", "long int", "long long", "long long int", "signed",
+                 "signed int", "int64_t", "int32_t", "ptrdiff_t"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,13 @@ class AffineScope:
 
     def fail(self, message: str, span: Span) -> TilerError:
         return TilerError(message, span.line, span.column)
+
+
+def _is_integer_type(name: str) -> bool:
+    words = set(name.replace("_t", "").split())
+    return bool(words & {"int", "long", "short", "char", "unsigned", "signed", "size",
+                         "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                         "uint64"})
 
 
 def _integer(text: str) -> int | None:
@@ -75,6 +84,8 @@ def affine(expr: Expr, scope: AffineScope, role: str) -> isl.PwAff:
             value = _integer(node.text)
             if value is None:
                 raise not_affine(node, "not an integer constant")
+            if "u" in node.text.lower().lstrip("0x"):
+                raise not_affine(node, "an unsigned constant makes C compute modulo 2^N")
             if abs(value) >= 2 ** 62:
                 raise not_affine(node, "constant too large")
             return _constant(scope, value)
@@ -93,6 +104,9 @@ def affine(expr: Expr, scope: AffineScope, role: str) -> isl.PwAff:
             return inner.neg() if node.op == "-" else inner
         if isinstance(node, Cast) and node.type_name in INTEGER_CASTS:
             return walk(node.operand)
+        if isinstance(node, Cast) and _is_integer_type(node.type_name):
+            raise not_affine(node, f"a cast to '{node.type_name}' (unsigned or narrower "
+                             "types wrap around)")
         if isinstance(node, Binary) and node.op in ("+", "-", "*", "/", "%"):
             left, right = walk(node.left), walk(node.right)
             if node.op == "+":
