@@ -179,6 +179,7 @@ def test_parallel_example_matches_with_openmp(name, builds):
     _, original_run = builds.original(name)
     tiled = builds.build(name, result.text, EXACT_FLAGS + ("-fopenmp",))
     assert builds.run(tiled).stdout == original_run.stdout
+    # A tiled band gets a parallel loop: a coincident tile loop, or, for a band no loop
+    # encloses, the loop along a wavefront of tiles.
     marked = result.text.count("#pragma omp parallel for")
-    parallel_bands = [b for r in result.regions for b in r.bands if any(b.coincident)]
-    assert (marked > 0) == bool(parallel_bands)
+    assert (marked > 0) == (name != "floyd_warshall"), result.regions[0].note
