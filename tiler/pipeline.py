@@ -141,7 +141,7 @@ def _choose_schedule(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRang
 REGION_MAX_OPERATIONS = 20_000_000
 # isl's AST generation is not counted in that budget, and takes minutes on some tiled nests of
 # strided loops: past this many seconds (in a child process) the region is left as it is.
-CODEGEN_SECONDS = 10.0
+CODEGEN_SECONDS = 6.0
 
 
 def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ...],

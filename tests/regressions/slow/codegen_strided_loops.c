@@ -9,7 +9,7 @@
  * not count this work, so code generation now runs in a child process stopped after
  * CODEGEN_SECONDS (tiler/pipeline.py), and the region is left as it is. One generated program
  * in a few hundred hits it.
- * Expected: done within a few seconds. Seen: 25 s; now about 10 s, region left unchanged.
+ * Expected: done within a few seconds. Seen: 25 s; now about 6 s, region left unchanged.
  *
  * Differential: --tile-sizes 4,4,4,4
  */
