@@ -88,3 +88,24 @@ def test_pipeline_refuses_to_emit_an_illegal_schedule(monkeypatch):
 def test_skewing_makes_the_nest_tileable():
     result = tile_source("#pragma scop\n" + SKEWED + "#pragma endscop\n")
     assert result.regions[0].tiled and result.regions[0].schedule == "isl"
+
+
+def test_parallel_check_refuses_a_planted_parallel_loop_that_carries_a_dependence():
+    """A[i][j] needs A[i-1][j]: i carries a dependence, j does not. A band claiming i is
+    coincident gets its tile loop over i marked parallel, which the check must refuse."""
+    from tiler.schedule import parallel_loops_are_legal
+    scop, deps = _deps("for (i = 1; i < N; i++)\n  for (j = 0; j < N; j++)\n"
+                       "    A[i][j] = A[i - 1][j] + 1.0;\n")
+
+    def marked(coincident):
+        band = _forced_band(scop, "[{ S0[i, j] -> [(i)] }, { S0[i, j] -> [(j)] }]").get_root()
+        band = band.child(0)
+        for member, flag in enumerate(coincident):
+            band = band.band_member_set_coincident(member, flag)
+        plan = TilePlan(((4, 4),), (0, 1))
+        return tile_schedule(band.get_schedule(), lambda node: plan, parallel=True)[0]
+
+    wrong, right = marked((1, 1)), marked((0, 1))
+    assert is_legal(wrong, deps) and is_legal(right, deps)
+    assert not parallel_loops_are_legal(wrong, deps)
+    assert parallel_loops_are_legal(right, deps)
