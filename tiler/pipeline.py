@@ -134,11 +134,11 @@ def _choose_schedule(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRang
 
 
 # isl operations a region's analysis and tiling may take (counted afresh after isl's scheduler,
-# which has a budget of its own): the examples need under 300,000; a few small nests of strided loops
-# from the program generator need minutes (about 4 million operations a second). Past the
-# budget the region is left as it is. A count, not a time, so the output does not depend on
-# how busy the machine is.
-REGION_MAX_OPERATIONS = 20_000_000
+# which has a budget of its own): the examples need under 300,000; a few small nests of
+# strided loops from the program generator need minutes (isl does 2 to 4 million operations a
+# second, so the budget is 1-3 s). Past it the region is left as it is. A count, not a time,
+# so the output does not depend on how busy the machine is.
+REGION_MAX_OPERATIONS = 5_000_000
 # isl's AST generation is not counted in that budget, and takes minutes on some tiled nests of
 # strided loops: past this many seconds (in a child process) the region is left as it is.
 CODEGEN_SECONDS = 6.0

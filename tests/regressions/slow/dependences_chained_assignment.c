@@ -10,7 +10,7 @@
  * (REGION_MAX_OPERATIONS in tiler/pipeline.py), past which the region is left as it is. One
  * generated program in about fifty hits it.
  * Expected: done within a few seconds. Seen: more than 25 s (minutes for similar programs);
- * now about 5 s, region left unchanged.
+ * now under 2 s, region left unchanged.
  *
  * Differential: --tile-sizes 4,4,4,4
  */
