@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import islpy as isl
 import pytest
-from ccutil import DUMP_DEFINES, EXACT_FLAGS, compile_and_run, describe_difference
+from tiling_check import assert_tiled_prints_the_same
 
 from tiler.errors import TilerError
 from tiler.frontend import build_scop
@@ -76,12 +76,7 @@ VARIANTS = [TileOptions(tile_sizes=sizes) for sizes in ((1,), (7, 3, 5), (32,), 
                                                                       "index_written"])
 def test_tiled_program_prints_the_same(region, cc, tmp_path):
     source = PROGRAM.replace("REGION", region.rstrip("\n"))
-    original = compile_and_run(source, tmp_path, cc, EXACT_FLAGS, DUMP_DEFINES)
-    for options in VARIANTS:
-        result = tile_source(source, "indirect.c", options)
-        tiled = compile_and_run(result.text, tmp_path, cc, EXACT_FLAGS, DUMP_DEFINES)
-        assert tiled.stdout == original.stdout, (
-            f"{options}\n{result.text}\n" + describe_difference(original.stdout, tiled.stdout))
+    assert_tiled_prints_the_same(source, "indirect.c", VARIANTS, tmp_path, cc)
 
 
 def test_gather_is_tiled_in_all_three_loops():

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ccutil import DUMP_DEFINES, EXACT_FLAGS, compile_and_run, describe_difference
+from tiling_check import assert_tiled_prints_the_same
 
-from tiler.pipeline import TileOptions, tile_source
+from tiler.pipeline import TileOptions
 
 REGRESSIONS_DIR = Path(__file__).resolve().parent / "regressions"
 REPRODUCERS = sorted(path.stem for path in REGRESSIONS_DIR.glob("*.c"))
@@ -34,10 +34,7 @@ def _marks(name: str) -> list:
 @pytest.mark.parametrize("name", [pytest.param(n, marks=_marks(n)) for n in REPRODUCERS])
 def test_reproducer(name, cc, tmp_path):
     source = (REGRESSIONS_DIR / f"{name}.c").read_text()
-    result = tile_source(source, f"{name}.c", OPTIONS)
-    original = compile_and_run(source, tmp_path, cc, EXACT_FLAGS, DUMP_DEFINES)
-    tiled = compile_and_run(result.text, tmp_path, cc, EXACT_FLAGS, DUMP_DEFINES)
-    assert tiled.stdout == original.stdout, describe_difference(original.stdout, tiled.stdout)
+    result, = assert_tiled_prints_the_same(source, f"{name}.c", [OPTIONS], tmp_path, cc)
     if name in EXPECT_TILED:
         notes = "; ".join(region.note for region in result.regions)
         assert any(region.tiled for region in result.regions), notes

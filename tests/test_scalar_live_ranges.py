@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import islpy as isl
 import pytest
-from ccutil import DUMP_DEFINES, EXACT_FLAGS, compile_and_run, describe_difference
+from tiling_check import assert_tiled_prints_the_same
 
 from tiler.dependences import live_ranges_intact, privatisable_scalars, relax_scalar_dependences
 from tiler.frontend import build_scop
@@ -88,12 +88,7 @@ VARIANTS = [TileOptions(tile_sizes=sizes) for sizes in ((1,), (4, 7), (32,))] + 
                          ids=["temporary", "dot", "carried", "conditional"])
 def test_tiled_program_prints_the_same(region, cc, tmp_path):
     source = PROGRAM.replace("REGION", region.rstrip("\n"))
-    original = compile_and_run(source, tmp_path, cc, EXACT_FLAGS, DUMP_DEFINES)
-    for options in VARIANTS:
-        result = tile_source(source, "scalars.c", options)
-        tiled = compile_and_run(result.text, tmp_path, cc, EXACT_FLAGS, DUMP_DEFINES)
-        assert tiled.stdout == original.stdout, (
-            f"{options}\n{result.text}\n" + describe_difference(original.stdout, tiled.stdout))
+    assert_tiled_prints_the_same(source, "scalars.c", VARIANTS, tmp_path, cc)
 
 
 @pytest.mark.parametrize("region", [TEMPORARY, DOT], ids=["temporary", "dot"])
