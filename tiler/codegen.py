@@ -175,7 +175,7 @@ class GeneratedCode:
 
 
 def generate_with_deadline(scop: Scop, schedule: isl.Schedule, taken_names: set[str],
-                           indent: str = "", seconds: float = 10.0) -> GeneratedCode:
+                           indent: str, seconds: float) -> GeneratedCode:
     """Return ``generate(...)`` computed in a child process killed after ``seconds`` (raises
     ``DeadlineExceeded``): isl's AST generation is not bounded by its operation budget and
     takes minutes on some tiled nests of strided loops."""
