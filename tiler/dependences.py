@@ -65,15 +65,6 @@ def compute_dependences(scop: Scop, original_schedule: isl.UnionMap) -> Deps:
                 output=_may_dependences(writes, writes, original_schedule))
 
 
-def _scalar_accesses(scop: Scop, name: str, writes: bool) -> isl.UnionMap:
-    result = isl.UnionMap.empty(scop.statements[0].domain.get_space().params())
-    for statement in scop.statements:
-        for access in statement.accesses:
-            if access.array == name and access.is_write == writes:
-                result = result.union(isl.UnionMap.from_map(access.relation))
-    return result
-
-
 def privatisable_scalars(scop: Scop) -> tuple[str, ...]:
     """Return the scalars written in the region whose every write certainly happens when its
     statement runs (none behind ``?:``, ``&&`` or ``||``)."""
@@ -101,18 +92,18 @@ def relax_scalar_dependences(scop: Scop, original_schedule: isl.UnionMap
     if not scalars:
         return None
     reads, writes = scop.access_union(writes=False), scop.access_union(writes=True)
+    cells = {name: isl.UnionSet(f"{{ {scop.isl_names.get(name, name)}[] }}") for name in scalars}
     kept_reads, kept_writes = reads, writes
-    isl_names = {scop.isl_names.get(name, name) for name in scalars}
-    for space_name in isl_names:
-        kept_reads = kept_reads.subtract_range(isl.UnionSet(f"{{ {space_name}[] }}"))
-        kept_writes = kept_writes.subtract_range(isl.UnionSet(f"{{ {space_name}[] }}"))
+    for cell in cells.values():
+        kept_reads = kept_reads.subtract_range(cell)
+        kept_writes = kept_writes.subtract_range(cell)
     deps = (_may_dependences(kept_reads, kept_writes, original_schedule)
             .union(_may_dependences(kept_writes, kept_reads, original_schedule))
             .union(_may_dependences(kept_writes, kept_writes, original_schedule)))
     ranges = []
-    for name in scalars:
-        scalar_reads = _scalar_accesses(scop, name, writes=False)
-        scalar_writes = _scalar_accesses(scop, name, writes=True)
+    for name, cell in cells.items():
+        scalar_reads = reads.intersect_range(cell)
+        scalar_writes = writes.intersect_range(cell)
         info = isl.UnionAccessInfo.from_sink(scalar_reads).set_must_source(scalar_writes)
         flow = info.set_schedule_map(original_schedule).compute_flow()
         values = flow.get_must_dependence()
