@@ -6,9 +6,10 @@ import islpy as isl
 import numpy as np
 import pytest
 
+from tiler.declarations import scan_declarations
 from tiler.dependences import compute_dependences
-from tiler.footprint import band_shape, element_bytes, fix_parameters, footprint
-from tiler.frontend import build_scop
+from tiler.footprint import band_shape, fix_parameters, footprint
+from tiler.frontend import RegionContext, build_scop
 from tiler.hierarchy import CacheLevel, Hierarchy
 from tiler.schedule import original_schedule, original_schedule_map, tileable_bands
 from tiler.tilesize import LEVEL_FRACTION, choose_tile_sizes, last_level_sizes, point_order
@@ -36,8 +37,11 @@ DECLARATIONS = "double A[100][100], B[100][100], C[100][100], W[100][100], Z[100
                "float s;\n"
 
 
-def _band(region: str):
-    scop = build_scop(region)
+def _band(region: str, declarations: str = ""):
+    """Return the model of ``region`` (element sizes from ``declarations``) and its band."""
+    context = RegionContext(scan_declarations(declarations), type_sizes={"float": 4,
+                                                                           "double": 8})
+    scop = build_scop(region, 1, context)
     deps = compute_dependences(scop, original_schedule_map(scop)).all
     (band,) = tileable_bands(original_schedule(scop, deps))
     return scop, band
@@ -68,16 +72,16 @@ def _brute_force_elements(scop, band, sizes, origin, parameters) -> dict:
 
 @pytest.mark.parametrize("sizes", [(4, 4, 4), (2, 8, 3), (1, 5, 7)])
 def test_rectangular_footprint_is_exact(sizes):
-    scop, band = _band(RECTANGULAR)
-    shape = band_shape(scop, band, {"N": 64}, element_bytes(DECLARATIONS, {"A", "B", "C"}))
+    scop, band = _band(RECTANGULAR, DECLARATIONS)
+    shape = band_shape(scop, band, {"N": 64}, scop.element_bytes)
     model = footprint(shape, sizes)
     brute = _brute_force_elements(scop, band, sizes, (8, 16, 24), {"N": 64})
     assert {a: b // 8 for a, b in model.bytes_per_array.items()} == brute
 
 
 def test_triangular_footprint_bounds_a_full_tile_and_is_exact_off_the_diagonal():
-    scop, band = _band(TRIANGULAR)
-    shape = band_shape(scop, band, {"N": 64, "M": 64}, element_bytes(DECLARATIONS, {"A", "C"}))
+    scop, band = _band(TRIANGULAR, DECLARATIONS)
+    shape = band_shape(scop, band, {"N": 64, "M": 64}, scop.element_bytes)
     sizes = (4, 4, 8)
     model = {a: b // 8 for a, b in footprint(shape, sizes).bytes_per_array.items()}
     below_diagonal = _brute_force_elements(scop, band, sizes, (32, 8, 16), {"N": 64, "M": 64})
@@ -87,8 +91,8 @@ def test_triangular_footprint_bounds_a_full_tile_and_is_exact_off_the_diagonal()
 
 
 def test_stencil_footprint_merges_shifted_references():
-    scop, band = _band(STENCIL)
-    shape = band_shape(scop, band, {"N": 64}, element_bytes(DECLARATIONS, {"A", "B", "s"}))
+    scop, band = _band(STENCIL, DECLARATIONS)
+    shape = band_shape(scop, band, {"N": 64}, scop.element_bytes)
     model = footprint(shape, (6, 10))
     brute = _brute_force_elements(scop, band, (6, 10), (10, 20), {"N": 64})
     # the box of the five references is (6+2) x (10+2); the four corners are not touched
@@ -97,8 +101,8 @@ def test_stencil_footprint_merges_shifted_references():
 
 
 def test_skewed_and_strided_accesses_are_bounded():
-    scop, band = _band(SKEWED_ACCESS)
-    shape = band_shape(scop, band, {"N": 64}, element_bytes(DECLARATIONS, {"W", "x", "y", "Z"}))
+    scop, band = _band(SKEWED_ACCESS, DECLARATIONS)
+    shape = band_shape(scop, band, {"N": 64}, scop.element_bytes)
     model = {a: b // 8 for a, b in footprint(shape, (5, 7)).bytes_per_array.items()}
     brute = _brute_force_elements(scop, band, (5, 7), (10, 20), {"N": 64})
     assert model["y"] == brute["y"] == 5 + 7 - 1
@@ -107,8 +111,8 @@ def test_skewed_and_strided_accesses_are_bounded():
 
 
 def test_element_sizes_and_lines():
-    scop, band = _band(STENCIL)
-    sizes = element_bytes("float A[10][10]; double B[10][10];", {"A", "B"})
+    scop, band = _band(STENCIL, "float A[10][10]; double B[10][10];")
+    sizes = scop.element_bytes
     assert sizes == {"A": 4, "B": 8}
     shape = band_shape(scop, band, {"N": 64}, sizes)
     lines = footprint(shape, (1, 32), line_bytes=64).lines_per_array
@@ -124,8 +128,8 @@ def _hierarchy(l1: int, l2: int) -> Hierarchy:
 @pytest.mark.parametrize("l1, l2", [(32 << 10, 256 << 10), (48 << 10, 2 << 20),
                                     (16 << 10, 128 << 10), (64 << 10, 512 << 10)])
 def test_chosen_sizes_fit_the_levels_they_are_reported_in(l1, l2):
-    scop, band = _band(RECTANGULAR)
-    shape = band_shape(scop, band, {"N": 2000}, element_bytes(DECLARATIONS, {"A", "B", "C"}))
+    scop, band = _band(RECTANGULAR, DECLARATIONS)
+    shape = band_shape(scop, band, {"N": 2000}, scop.element_bytes)
     choice = choose_tile_sizes(shape, _hierarchy(l1, l2))
     budget = {1: LEVEL_FRACTION * l1, 2: LEVEL_FRACTION * l2, 3: LEVEL_FRACTION * 16 * l2}
     assert choice.tile_level == 2 and choice.tile_bytes <= budget[2]
@@ -138,7 +142,7 @@ def test_chosen_sizes_fit_the_levels_they_are_reported_in(l1, l2):
 
 
 def test_the_choice_is_the_cheapest_candidate_by_its_own_cost():
-    scop, band = _band(RECTANGULAR)
+    scop, band = _band(RECTANGULAR, DECLARATIONS)
     shape = band_shape(scop, band, {"N": 2000}, {})
     hierarchy = _hierarchy(48 << 10, 1 << 20)
     choice = choose_tile_sizes(shape, hierarchy)
@@ -148,7 +152,7 @@ def test_the_choice_is_the_cheapest_candidate_by_its_own_cost():
 
 
 def test_bigger_caches_give_bigger_tiles():
-    scop, band = _band(RECTANGULAR)
+    scop, band = _band(RECTANGULAR, DECLARATIONS)
     shape = band_shape(scop, band, {"N": 2000}, {})
     small = choose_tile_sizes(shape, _hierarchy(16 << 10, 128 << 10))
     large = choose_tile_sizes(shape, _hierarchy(64 << 10, 2 << 20))
@@ -156,7 +160,7 @@ def test_bigger_caches_give_bigger_tiles():
 
 
 def test_sizes_are_clamped_to_known_trip_counts():
-    scop, band = _band(RECTANGULAR)
+    scop, band = _band(RECTANGULAR, DECLARATIONS)
     shape = band_shape(scop, band, {"N": 20}, {})
     choice = choose_tile_sizes(shape, _hierarchy(48 << 10, 2 << 20))
     assert all(size <= 20 for size in choice.sizes)
@@ -174,7 +178,7 @@ def test_point_order_puts_the_stride_one_loop_innermost():
 
 
 def test_last_level_tiles_are_multiples_that_fit_the_last_level():
-    scop, band = _band(RECTANGULAR)
+    scop, band = _band(RECTANGULAR, DECLARATIONS)
     shape = band_shape(scop, band, {"N": 4000}, {})
     hierarchy = _hierarchy(48 << 10, 1 << 20)
     inner = choose_tile_sizes(shape, hierarchy).sizes

@@ -21,7 +21,7 @@ HERE = Path(__file__).parent / "polybench_style"
                          ids=["32", "5-3-2", "model", "parallel"])
 def test_harness_kernel_tiles_and_matches(tmp_path, cc, options):
     source = (HERE / "kernel.c").read_text()
-    result = tile_source(source, "kernel.c", options)
+    result = tile_source(source, str(HERE / "kernel.c"), options)
     assert any(region.tiled for region in result.regions)
     flags = (*EXACT_FLAGS, f"-I{HERE}")
     tiled_flags = (*flags, "-fopenmp") if options.parallel else flags

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from tiler.hierarchy import Hierarchy
+from tiler.preprocess import DEFAULT_CC, Preprocessor
 
 
 def size_list(text: str) -> tuple[int, ...]:
@@ -46,3 +47,46 @@ def hierarchy_from_arguments(args: argparse.Namespace) -> Hierarchy | None:
     if args.hierarchy:
         return load_hierarchy(args.hierarchy)
     return None
+
+
+def add_preprocessor_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the compiler's preprocessor options (``-D``, ``-U``, ``-I``, ``-include``,
+    ``-std``, ``--cc``), ``--no-preprocess`` and the cost model's ``--param``."""
+    group = parser.add_argument_group("the C the compiler sees (give the flags you compile "
+                                      "with)")
+    group.add_argument("-D", dest="cpp_flags", action="append", type=lambda v: f"-D{v}",
+                       metavar="NAME[=VALUE]", default=[], help="define a macro")
+    group.add_argument("-U", dest="cpp_flags", action="append", type=lambda v: f"-U{v}",
+                       metavar="NAME", help="undefine a macro")
+    group.add_argument("-I", dest="cpp_flags", action="append", type=lambda v: f"-I{v}",
+                       metavar="DIR", help="add a folder to the include path")
+    group.add_argument("-include", dest="cpp_flags", action="append",
+                       type=lambda v: f"-include={v}", metavar="FILE",
+                       help="include FILE first")
+    group.add_argument("-std", dest="cpp_flags", action="append", type=lambda v: f"-std={v}",
+                       metavar="STANDARD", help="the C standard, e.g. -std=c99")
+    group.add_argument("--cc", default=DEFAULT_CC, metavar="CC",
+                       help=f"the compiler whose preprocessor to run (default: {DEFAULT_CC})")
+    group.add_argument("--no-preprocess", action="store_true",
+                       help="read the regions as written, without the preprocessor")
+    group.add_argument("--param", dest="parameter_values", action="append", default=[],
+                       type=parameter_value, metavar="N=VALUE",
+                       help="a run-time size for the cost model (e.g. --param N=4000)")
+
+
+def parameter_value(text: str) -> tuple[str, int]:
+    """argparse type: ``N=4000`` as a (name, value) pair."""
+    name, _, value = text.partition("=")
+    if not name.isidentifier() or not value.strip().lstrip("-").isdigit():
+        raise argparse.ArgumentTypeError(f"expected NAME=INTEGER: '{text}'")
+    return name, int(value)
+
+
+def preprocessor_from_arguments(args: argparse.Namespace) -> Preprocessor | None:
+    """Return the preprocessor the options describe (None with ``--no-preprocess``)."""
+    if args.no_preprocess:
+        return None
+    flags = []
+    for flag in args.cpp_flags:
+        flags += flag.split("=", 1) if flag.startswith("-include=") else [flag]
+    return Preprocessor(args.cc, tuple(flags))

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tiler.arguments import add_hierarchy_arguments, hierarchy_from_arguments, size_list
+from tiler.arguments import (
+    add_hierarchy_arguments,
+    add_preprocessor_arguments,
+    hierarchy_from_arguments,
+    preprocessor_from_arguments,
+    size_list,
+)
 from tiler.errors import TilerError
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
@@ -32,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     tile.add_argument("--report", action="store_true", help="describe each region on stderr")
     tile.add_argument("--no-tile", action="store_true",
                       help="regenerate the code from the schedule without tiling")
+    add_preprocessor_arguments(tile)
 
     probe = commands.add_parser("probe", help="measure the cache hierarchy")
     probe.add_argument("--quick", action="store_true", help="a fast probe (under 10 s)")
@@ -99,6 +106,21 @@ def _describe_band(band) -> list[str]:
     return lines
 
 
+def _describe_region(region) -> list[str]:
+    """Return the --report lines about what the region's model knows of its context."""
+    lines = []
+    if region.expanded_macros:
+        lines.append(f"  macros expanded: {', '.join(region.expanded_macros)}")
+    if region.parameter_values:
+        values = ", ".join(f"{name} = {value}" for name, value
+                           in sorted(region.parameter_values.items()))
+        lines.append(f"  parameter values for the cost model: {values}")
+    if region.assumed:
+        lines.append(f"  declared nowhere the preprocessor shows, taken as parameters of "
+                     f"unknown value: {', '.join(region.assumed)}")
+    return lines
+
+
 def run_tile_command(args: argparse.Namespace) -> int:
     """``tiler tile``: tile one file, write the result, print notes on stderr."""
     from tiler.pipeline import (
@@ -111,9 +133,13 @@ def run_tile_command(args: argparse.Namespace) -> int:
     sizes = args.tile_sizes
     if args.tile_sizes_file:
         sizes = _read_sizes_file(args.tile_sizes_file)
-    options = TileOptions(tile_sizes=sizes, hierarchy=hierarchy_from_arguments(args), tile=not args.no_tile,
-                          parallel=args.parallel)
+    options = TileOptions(tile_sizes=sizes, hierarchy=hierarchy_from_arguments(args),
+                          tile=not args.no_tile, parallel=args.parallel,
+                          preprocessor=preprocessor_from_arguments(args),
+                          parameter_values=tuple(args.parameter_values))
     result = tile_source(read_source(args.file), args.file, options)
+    for warning in result.warnings:
+        print(warning, file=sys.stderr)
     if args.output == "-":
         sys.stdout.write(result.text)
     else:
@@ -125,6 +151,7 @@ def run_tile_command(args: argparse.Namespace) -> int:
         if not region.tiled or args.report:
             print(f"{args.file}:{region.line}:1: note: {region.note}", file=sys.stderr)
         if args.report:
+            print("\n".join(_describe_region(region)), file=sys.stderr)
             for band in region.bands:
                 print("\n".join(_describe_band(band)), file=sys.stderr)
             print(f"  region done in {region.seconds * 1000:.1f} ms", file=sys.stderr)

@@ -9,27 +9,16 @@ otherwise (triangles, skews), which is the safe side for a cache model.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import islpy as isl
 import numpy as np
 
-from tiler.model import Scop
+from tiler.model import DEFAULT_ELEMENT_BYTES, Scop
 
 # A parameter whose value the file does not fix is taken to be this large: larger than any
 # tile, so no size is clamped by a guess, yet finite so that extents stay numbers.
 UNKNOWN_PARAMETER_VALUE = 1000
-
-# Element size when the declaration of an array is not found (double, the common case).
-DEFAULT_ELEMENT_BYTES = 8
-
-TYPE_BYTES = {"double": 8, "float": 4, "int": 4, "long": 8, "short": 2, "char": 1,
-              "long long": 8, "unsigned": 4, "unsigned int": 4, "unsigned long": 8,
-              "int64_t": 8, "uint64_t": 8, "int32_t": 4, "uint32_t": 4, "int16_t": 2,
-              "uint16_t": 2, "int8_t": 1, "uint8_t": 1, "size_t": 8, "long double": 16,
-              "_Float16": 2, "__bf16": 2, "float16_t": 2}
-
 
 @dataclass(frozen=True)
 class AccessShape:
@@ -70,33 +59,6 @@ class Footprint:
     @property
     def total_lines(self) -> int:
         return int(sum(self.lines_per_array.values()))
-
-
-def defined_constants(text: str) -> dict[str, int]:
-    """Return the ``#define NAME <integer>`` constants of a C file."""
-    found = {}
-    for name, value in re.findall(r"^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+\(?(\d+)[uUlL]*\)?[ \t]*$",
-                                  text, re.MULTILINE):
-        found[name] = int(value)
-    return found
-
-
-def element_bytes(text: str, arrays: set[str]) -> dict[str, int]:
-    """Return the element size of each array, read from its declaration in the file."""
-    type_macros = dict(re.findall(r"^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+([A-Za-z_][\w ]*?)[ \t]*$",
-                                  text, re.MULTILINE))
-    sizes = {}
-    for name in arrays:
-        pattern = (r"\b((?:unsigned |signed |long |const |static )*[A-Za-z_]\w*)\s+\**\s*"
-                   rf"(?:POLYBENCH_\dD\(\s*)?{re.escape(name)}\b\s*[\[,)]")
-        for type_name in re.findall(pattern, text):
-            words = [w for w in type_name.split() if w not in ("const", "static", "signed")]
-            resolved = " ".join(type_macros.get(w, w) for w in words)
-            if resolved in TYPE_BYTES:
-                sizes[name] = TYPE_BYTES[resolved]
-                break
-        sizes.setdefault(name, DEFAULT_ELEMENT_BYTES)
-    return sizes
 
 
 def _map_of(union_map: isl.UnionMap, statement: str) -> isl.Map | None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import islpy as isl
 
 from tiler.affine import AffineScope, affine, affine_condition
+from tiler.declarations import Declarations
 from tiler.errors import TilerError
-from tiler.model import Access, Leaf, Loop, LoopTree, Scop, Statement
+from tiler.model import DEFAULT_ELEMENT_BYTES, Access, Leaf, Loop, LoopTree, Scop, Statement
 from tiler.syntax import (
     NESTED_TOO_DEEPLY,
     ArrayRef,
@@ -86,11 +87,22 @@ def find_regions(text: str) -> list[RegionText]:
     return regions
 
 
-def build_scop(text: str, first_line: int = 1) -> Scop | None:
+@dataclass(frozen=True)
+class RegionContext:
+    """What the code around a region tells its model: the declarations visible where it
+    starts, known values of its parameters, and ``sizeof`` of the basic types."""
+
+    declarations: Declarations = field(default_factory=Declarations)
+    parameter_values: dict[str, int] = field(default_factory=dict)
+    type_sizes: dict[str, int] = field(default_factory=dict)
+
+
+def build_scop(text: str, first_line: int = 1,
+               context: RegionContext = RegionContext()) -> Scop | None:
     """Return the polyhedral model of a region's text, or None if it has no statement."""
     region = parse_region(text, first_line)
     try:
-        return _ScopBuilder(region.text).build(region.body)
+        return _ScopBuilder(region.text, context).build(region.body)
     except RecursionError:
         raise TilerError(NESTED_TOO_DEEPLY, first_line, 1) from None
 
@@ -102,8 +114,10 @@ def _isl_safe(name: str) -> bool:
 class _ScopBuilder:
     """Walks the syntax tree twice: once to learn which names are written, once to build."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, context: RegionContext = RegionContext()) -> None:
         self.text = text
+        self.context = context
+        self.loops: dict[str, For] = {}          # iterator -> its first loop
         self.assigned: set[str] = set()
         self.iterator_names: set[str] = set()
         self.parameters: list[str] = []
@@ -123,6 +137,7 @@ class _ScopBuilder:
                 self._collect(child)
         elif isinstance(stmt, For):
             self.iterator_names.add(stmt.iterator)
+            self.loops.setdefault(stmt.iterator, stmt)
             if stmt.declared_type:
                 self.types.add(stmt.declared_type)
             self._collect(stmt.body)
@@ -208,12 +223,72 @@ class _ScopBuilder:
         tree = self._walk(body, [])
         if not self.statements:
             return None
-        widest = max((_WIDER_TYPES.index(t) for t in self.types if t in _WIDER_TYPES),
-                     default=0)
-        iterator_type = "long" if any("unsigned" in t or "size_t" in t for t in self.types) \
-            else _WIDER_TYPES[widest]
         return Scop(tuple(self.parameters), tuple(self.statements), tuple(tree),
-                    dict(self.isl_names), iterator_type)
+                    dict(self.isl_names), self._iterator_type(), self._element_bytes(),
+                    self._parameter_values())
+
+    def _parameter_values(self) -> dict[str, int]:
+        """Return the parameters' values the context gives, and for the others the value that
+        makes a subscript reach the last element of an array of constant extent (``i < n``
+        subscripting ``double A[2000][2000]``: n = 2000), the smallest such. Only the cost
+        model reads them; the code is correct for every value."""
+        values = {name: value for name, value in self.context.parameter_values.items()
+                  if name in self.parameters}
+        inferred: dict[str, int] = {}
+        for statement in self.statements:
+            for access in statement.accesses:
+                declared = self.context.declarations.type_of(access.array)
+                if declared is None or access.rank == 0 or access.shape is not None:
+                    continue
+                image = access.relation.range()
+                for dim, extent in enumerate(declared.extents[:access.rank]):
+                    if extent is None:
+                        continue
+                    for name, offset in _parameter_offsets(image.dim_max(dim)):
+                        if name not in (self.isl_names.get(v, v) for v in values):
+                            value = extent - 1 - offset
+                            inferred[name] = min(inferred.get(name, value), value)
+        c_name = {inner: name for name, inner in self.isl_names.items()}
+        for name, value in inferred.items():
+            values.setdefault(c_name.get(name, name), value) if value > 0 else None
+        return values
+
+    def _iterator_type(self) -> str:
+        """Return the C type of the generated iterators and hoisted bounds: the widest of the
+        user's iterators (declared in the region or anywhere visible before it) and integer
+        parameters. An unsigned iterator is refused: C computes it modulo 2^N, which the
+        model does not (``i - 1`` at ``i == 0``, ``n - 1`` at ``n == 0``)."""
+        types = set()
+        for name, loop in self.loops.items():
+            declared = (self.context.declarations.resolve(loop.declared_type)
+                        if loop.declared_type else self.context.declarations.type_of(name))
+            if declared is None:
+                continue
+            if declared.is_unsigned:
+                raise TilerError(f"loop iterator '{name}' has the unsigned type "
+                                 f"'{declared.base}': its wrap-around is not modelled (use a "
+                                 "signed type such as long)", loop.iterator_span.line,
+                                 loop.iterator_span.column)
+            types.add(declared.base)
+        for name in self.parameters:
+            declared = self.context.declarations.type_of(name)
+            if declared is not None and declared.is_scalar and declared.is_integer:
+                types.add(declared.base.replace("unsigned ", ""))
+        widest = max((_WIDER_TYPES.index(t) for t in types if t in _WIDER_TYPES), default=0)
+        return _WIDER_TYPES[widest]
+
+    def _element_bytes(self) -> dict[str, int]:
+        """Return the element size of every array and scalar the region accesses, from its
+        declaration (``DEFAULT_ELEMENT_BYTES`` for one the pass cannot see)."""
+        sizes = self.context.type_sizes
+        found = {}
+        for statement in self.statements:
+            for access in statement.accesses:
+                declared = self.context.declarations.type_of(access.array)
+                base = declared.base if declared is not None else ""
+                base = base.replace("unsigned ", "").replace("signed char", "char")
+                found[access.array] = sizes.get(base, DEFAULT_ELEMENT_BYTES)
+        return found
 
     def _isl_name(self, name: str) -> str:
         if name not in self.isl_names:
@@ -450,6 +525,25 @@ class _ScopBuilder:
             previous_end = token.end_pos
         text = "".join(parts).rstrip()
         return text[:-1].rstrip() if text.endswith(";") else text
+
+
+def _parameter_offsets(maximum: isl.PwAff) -> list[tuple[str, int]]:
+    """Return (parameter, c) when ``maximum`` is one affine piece ``parameter + c``."""
+    pieces = maximum.get_pieces()
+    if len(pieces) != 1:
+        return []
+    aff = pieces[0][1]
+    if aff.dim(isl.dim_type.div) or not aff.get_denominator_val().is_one():
+        return []
+    found = [(aff.get_dim_name(isl.dim_type.param, k), aff.get_coefficient_val(
+        isl.dim_type.param, k)) for k in range(aff.dim(isl.dim_type.param))]
+    moving = [(name, value) for name, value in found if not value.is_zero()]
+    if any(aff.get_coefficient_val(isl.dim_type.in_, k).to_python() != 0
+           for k in range(aff.dim(isl.dim_type.in_))):
+        return []
+    if len(moving) != 1 or not moving[0][1].is_one():
+        return []
+    return [(moving[0][0], aff.get_constant_val().to_python())]
 
 
 def _expression_roots(stmt: Stmt):

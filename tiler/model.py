@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import islpy as isl
+
+# The element size of an array whose declaration the pass cannot see (double's).
+DEFAULT_ELEMENT_BYTES = 8
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,8 @@ class Scop:
     tree: tuple[LoopTree, ...]         # the top-level sequence
     isl_names: dict                    # C name -> name used inside isl objects
     iterator_type: str                 # C type for generated iterators
+    element_bytes: dict = field(default_factory=dict)      # array -> sizeof its element
+    parameter_values: dict = field(default_factory=dict)   # parameter -> value, where known
 
     @property
     def domain(self) -> isl.UnionSet:

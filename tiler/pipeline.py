@@ -19,10 +19,17 @@ from tiler.dependences import (
     relax_scalar_dependences,
 )
 from tiler.errors import TilerError
-from tiler.footprint import band_shape, defined_constants, element_bytes
-from tiler.frontend import build_scop, find_regions
+from tiler.footprint import band_shape
+from tiler.frontend import RegionContext, build_scop, find_regions
 from tiler.hierarchy import Hierarchy, default_hierarchy
 from tiler.model import Scop
+from tiler.preprocess import (
+    DEFAULT_PREPROCESSOR,
+    PreprocessedFile,
+    Preprocessor,
+    RegionView,
+    preprocess,
+)
 from tiler.schedule import (
     SCHEDULER_SECONDS,
     Planner,
@@ -52,13 +59,17 @@ class TileOptions:
     """How to tile. ``tile_sizes`` apply to every band from its outermost member; members
     beyond the list get ``default_size``. Without them, sizes come from the footprint model
     and ``hierarchy`` (default: the measured one, see ``tiler.hierarchy.default_hierarchy``).
-    ``tile=False`` regenerates code without tiling."""
+    ``tile=False`` regenerates code without tiling. ``preprocessor`` (None: read the text as
+    it is) gives each region as the compiler will see it; ``parameter_values`` are sizes for
+    the cost model (``--param N=4000``), over those the preprocessor knows."""
 
     tile_sizes: tuple[int, ...] | None = None
     hierarchy: Hierarchy | None = None
     default_size: int = DEFAULT_TILE_SIZE
     tile: bool = True
     parallel: bool = False
+    preprocessor: Preprocessor | None = DEFAULT_PREPROCESSOR
+    parameter_values: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,26 +83,27 @@ class RegionReport:
     bands: tuple[TiledBand, ...]
     note: str
     seconds: float
+    parameter_values: dict = field(default_factory=dict)   # what the cost model took
+    expanded_macros: tuple[str, ...] = ()                   # macros seen through
+    assumed: tuple[str, ...] = ()      # parameters and functions defined nowhere seen
 
 
 @dataclass(frozen=True)
 class TileResult:
-    """The new text of the file and a report per region."""
+    """The new text of the file, a report per region and the preprocessor's warnings."""
 
     text: str
     regions: tuple[RegionReport, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = ()
 
 
-def _planner(scop: Scop, options: TileOptions, source_text: str) -> Planner:
+def _planner(scop: Scop, options: TileOptions) -> Planner:
     """Return the function that plans the tiling of each band of ``scop``."""
     given = list(options.tile_sizes or ())
-    arrays = {access.array for s in scop.statements for access in s.accesses}
-    element_sizes = element_bytes(source_text, arrays)
-    parameters = defined_constants(source_text)
 
     def plan(band: isl.ScheduleNode) -> TilePlan:
         members = band.band_n_member()
-        shape = band_shape(scop, band, parameters, element_sizes)
+        shape = band_shape(scop, band, scop.parameter_values, scop.element_bytes)
         if given:
             sizes = tuple((given + [options.default_size] * members)[:members])
             return TilePlan((sizes,), point_order(shape))
@@ -145,7 +157,7 @@ CODEGEN_SECONDS = 6.0
 
 
 def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ...],
-               memory: isl.UnionMap, options: TileOptions, source_text: str
+               memory: isl.UnionMap, options: TileOptions
                ) -> tuple[isl.Schedule, str, list[TiledBand]] | str:
     """Return the schedule to generate (its source and tiled bands) under ``deps`` and the
     scalars' ``live_ranges`` (see ``relax_scalar_dependences``), or why there is none. Loops
@@ -154,7 +166,7 @@ def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ..
     schedule, source = _choose_schedule(scop, deps, live_ranges)
     bands: list[TiledBand] = []
     if options.tile:
-        schedule, bands = tile_schedule(schedule, _planner(scop, options, source_text),
+        schedule, bands = tile_schedule(schedule, _planner(scop, options),
                                         options.parallel)
         if not bands:
             return ("no tileable band (no two nested loops can be tiled together legally); "
@@ -167,16 +179,23 @@ def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ..
 
 
 def tile_region(text: str, first_line: int, taken_names: set[str], options: TileOptions,
-                indent: str = "", source_text: str = "") -> tuple[str | None, RegionReport]:
-    """Return the new text of one region (None: keep it as it is) and its report."""
+                indent: str = "", view: RegionView | None = None
+                ) -> tuple[str | None, RegionReport]:
+    """Return the new text of one region (None: keep it as it is) and its report; ``view``
+    is the region as the preprocessor gives it (None: ``text`` is what the compiler sees)."""
     started = time.perf_counter()
-    scop = build_scop(text, first_line)
     pragma_line = first_line - 1
+    expanded = view.expanded if view is not None else ()
 
     def unchanged(note: str, statements: int = 0) -> tuple[None, RegionReport]:
         return None, RegionReport(pragma_line, statements, False, "original", (), note,
-                                  time.perf_counter() - started)
+                                  time.perf_counter() - started, {}, expanded)
 
+    if view is not None and view.skip_reason:
+        return unchanged(f"{view.skip_reason}; left unchanged")
+    context = _context(view, options)
+    scop = build_scop(view.text if view is not None and view.text is not None else text,
+                      first_line, context)
     if scop is None:
         return unchanged("region has no statement; left unchanged")
     ctx = scop.statements[0].domain.get_ctx()
@@ -195,8 +214,7 @@ def tile_region(text: str, first_line: int, taken_names: set[str], options: Tile
                 [(relaxed.deps, relaxed.live_ranges, replace(options, parallel=False))]
                 if options.parallel else [])
         for deps, live_ranges, attempt_options in attempts:
-            outcome = _transform(scop, deps, live_ranges, memory, attempt_options,
-                                 source_text)
+            outcome = _transform(scop, deps, live_ranges, memory, attempt_options)
             if isinstance(outcome, tuple):
                 break
         else:
@@ -221,7 +239,27 @@ def tile_region(text: str, first_line: int, taken_names: set[str], options: Tile
     note = f"tiled {len(bands)} band(s) [{sizes}] following the {source} order" if bands \
         else f"regenerated without tiling following the {source} order"
     return code.text, RegionReport(pragma_line, len(scop.statements), bool(bands), source,
-                                   tuple(bands), note, time.perf_counter() - started)
+                                   tuple(bands), note, time.perf_counter() - started,
+                                   dict(scop.parameter_values), expanded,
+                                   _assumed(scop, context))
+
+
+def _context(view: RegionView | None, options: TileOptions) -> RegionContext:
+    """Return what the code around the region tells its model (``--param`` values over the
+    preprocessor's constants)."""
+    if view is None:
+        return RegionContext(parameter_values=dict(options.parameter_values))
+    values = dict(view.constants)
+    values.update(options.parameter_values)
+    return RegionContext(view.declarations, values, view.type_sizes)
+
+
+def _assumed(scop: Scop, context: RegionContext) -> tuple[str, ...]:
+    """Return the parameters that are declared nowhere the pass could see and have no known
+    value (taken as unknown integers fixed during the region)."""
+    return tuple(name for name in scop.parameters
+                 if context.declarations.type_of(name) is None
+                 and name not in scop.parameter_values)
 
 
 def tile_source(text: str, filename: str | None = None,
@@ -231,20 +269,36 @@ def tile_source(text: str, filename: str | None = None,
     try:
         regions = find_regions(text)
         taken = identifiers(text)
+        seen = _preprocessed(text, filename, options, regions)
         pieces: list[str] = []
         reports: list[RegionReport] = []
         position = 0
         for region in regions:
+            view = seen.regions.get(region.first_line - 1) if seen is not None else None
+            if view is not None and view.text is not None:
+                taken |= identifiers(view.text)
             new_text, report = tile_region(text[region.start:region.end], region.first_line,
-                                           taken, options, region.indent, text)
+                                           taken, options, region.indent, view)
             reports.append(report)
             if new_text is not None:
                 pieces += [text[position:region.start], new_text]
                 position = region.end
         pieces.append(text[position:])
-        return TileResult("".join(pieces), tuple(reports))
+        return TileResult("".join(pieces), tuple(reports),
+                          seen.warnings if seen is not None else ())
     except TilerError as error:
         raise error.with_filename(filename) if filename else error
+
+
+def _preprocessed(text: str, filename: str | None, options: TileOptions,
+                  regions: list) -> PreprocessedFile | None:
+    """Return the preprocessor's view of the file's regions (None without a preprocessor or
+    without regions)."""
+    if options.preprocessor is None or not regions:
+        return None
+    pragma_lines = [(region.first_line - 1, text.count("\n", 0, region.end) + 1)
+                    for region in regions]
+    return preprocess(text, filename or "<stdin>", options.preprocessor, pragma_lines)
 
 
 def read_source(path: str | Path) -> str:

@@ -26,10 +26,10 @@ from tiler.bench.programs import (
     Toolchain,
     compare_outputs,
     compile_program,
-    integer_defines,
     load_kernel,
     measure,
     output_to_compare,
+    preprocessor_for,
     run_program,
 )
 from tiler.bench.results import (
@@ -266,7 +266,7 @@ class _KernelBench:
         try:
             tiled = tile_text(self.kernel.text, str(self.kernel.path), sizes,
                               self.settings.hierarchy if sizes is None else None,
-                              integer_defines(self.settings.flags))
+                              preprocessor_for(self.kernel, self.toolchain))
         except TilerError as error:
             programs[name] = _Program(VariantResult(name, TILE_ERROR, given_sizes=sizes,
                                                     note=describe_tiling_error(error)))
@@ -324,7 +324,8 @@ class _KernelBench:
         """Return the time of the kernel tiled with ``sizes`` (``None``: failed or wrong)."""
         self.progress.advance(f"{self.name}: tuning {'x'.join(map(str, sizes))}")
         try:
-            text = tile_text(self.kernel.text, str(self.kernel.path), sizes, None).text
+            text = tile_text(self.kernel.text, str(self.kernel.path), sizes, None,
+                             preprocessor_for(self.kernel, self.toolchain)).text
         except TilerError:
             return None
         key = hashlib.sha256(text.encode("utf-8", errors="surrogateescape")).hexdigest()

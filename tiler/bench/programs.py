@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tiler.errors import TilerError
+from tiler.preprocess import Preprocessor
 
 # How far up from a kernel the PolyBench ``utilities/`` directory is looked for: PolyBench
 # keeps kernels three levels below its root (linear-algebra/blas/gemm/gemm.c).
@@ -32,7 +33,6 @@ POLYBENCH_TIME_DEFINE = "POLYBENCH_TIME"
 POLYBENCH_DUMP_DEFINE = "POLYBENCH_DUMP_ARRAYS"
 LIBRARIES = ("-lm",)
 
-_INTEGER_DEFINE = re.compile(r"^-D([A-Za-z_]\w*)=\(?(\d+)[uUlL]*\)?$")
 _CHECKSUM_LINE = re.compile(r"^checksum:.*$", re.MULTILINE)
 _KERNEL_TIME = re.compile(r"^kernel_time_s:\s*(\S+)\s*$", re.MULTILINE)
 _BARE_NUMBER_LINE = re.compile(r"^\s*(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*$", re.MULTILINE)
@@ -146,14 +146,13 @@ def kernel_defines(kernel: Kernel, flags: Sequence[str], check: bool = False) ->
     return (f"-D{wanted}",)
 
 
-def integer_defines(flags: Sequence[str]) -> dict[str, int]:
-    """Return the ``-DNAME=integer`` macros of ``flags`` (the problem sizes of a build)."""
-    found = {}
-    for flag in flags:
-        match = _INTEGER_DEFINE.match(flag)
-        if match:
-            found[match.group(1)] = int(match.group(2))
-    return found
+def preprocessor_for(kernel: Kernel, toolchain: Toolchain) -> Preprocessor:
+    """Return the preprocessor of a build of ``kernel``: the toolchain's compiler with the
+    build's ``-D``, ``-U``, ``-I`` and ``-std`` flags (the problem sizes among them)."""
+    flags = [flag for flag in (*toolchain.flags, *kernel_defines(kernel, toolchain.flags))
+             if flag.startswith(("-D", "-U", "-I", "-std="))]
+    flags += [f"-I{directory}" for directory in kernel.include_dirs]
+    return Preprocessor(toolchain.compiler[0], tuple(flags))
 
 
 def compile_program(text: str, kernel: Kernel, toolchain: Toolchain, workdir: Path, name: str,

@@ -8,13 +8,14 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from tiler import pipeline
 from tiler.errors import TilerError
 from tiler.hierarchy import Hierarchy
+from tiler.preprocess import Preprocessor
 
 # The variants in the order of every table, JSON object and plot.
 VARIANT_ORDER = ("original", "default", "fixed32", "autotuned", "clang", "polly")
@@ -24,8 +25,6 @@ FIXED_SIZE = 32
 POLLY_FLAGS = ("-mllvm", "-polly", "-mllvm", "-polly-tiling")
 # clang commands tried for Polly, newest first, when none is given.
 POLLY_COMPILERS = ("clang-19", "clang-18", "clang-17", "clang-16", "clang")
-# Heads the problem sizes of the compile flags shown to the model (see ``tile_text``).
-OVERRIDES_MARK = "/* problem sizes of the benchmark build */"
 
 
 @dataclass(frozen=True)
@@ -52,29 +51,18 @@ class TiledText:
 
 
 def tile_text(text: str, filename: str, sizes: Sequence[int] | None,
-              hierarchy: Hierarchy | None, constants: Mapping[str, int] | None = None
+              hierarchy: Hierarchy | None, preprocessor: Preprocessor | None = None
               ) -> TiledText:
-    """Return ``text`` tiled with ``sizes`` (``None``: the model's sizes for ``hierarchy``).
-
-    ``constants`` are the ``-DNAME=value`` integers the program is compiled with: the model
-    reads problem sizes from the ``#define`` lines of the file, so they are shown to it as
-    ``#define`` lines after the program's own (later ones win), and taken out of the result
-    again. Raises ``TilerError`` when the pass rejects the file.
-    """
+    """Return ``text`` tiled with ``sizes`` (``None``: the model's sizes for ``hierarchy``),
+    the regions seen through ``preprocessor`` (the build's compiler and its ``-D``/``-I``
+    flags: the model takes the problem sizes of the build). Raises ``TilerError`` when the
+    pass rejects the file."""
     options = pipeline.TileOptions(tile_sizes=tuple(sizes) if sizes else None,
-                                   hierarchy=hierarchy)
-    overrides = "".join(f"#define {name} {value}\n" for name, value in (constants or {}).items())
-    if overrides and sizes is None:
-        overrides = f"\n{OVERRIDES_MARK}\n{overrides}"
-    else:
-        overrides = ""
+                                   hierarchy=hierarchy,
+                                   preprocessor=preprocessor or pipeline.DEFAULT_PREPROCESSOR)
     started = time.perf_counter()
-    result = pipeline.tile_source(text + overrides, filename, options)
+    result = pipeline.tile_source(text, filename, options)
     elapsed = time.perf_counter() - started
-    if overrides:
-        if not result.text.endswith(overrides):
-            raise TilerError("the pass changed the text after the last region", filename=filename)
-        result = pipeline.TileResult(result.text[:-len(overrides)], result.regions)
     bands = [band for region in result.regions for band in region.bands]
     model = sum(getattr(band.plan.details, "seconds", 0.0) for band in bands)
     return TiledText(result.text, any(region.tiled for region in result.regions),
