@@ -308,3 +308,21 @@ def test_values_come_from_defines_and_array_extents():
     result = tile_source(source, "d.c", TileOptions(
         hierarchy=HIERARCHY, preprocessor=Preprocessor("cc", ("-DNI=48",))))
     assert result.regions[0].parameter_values == {"ni": 48, "nj": 80, "nk": 80}
+
+
+def test_the_report_names_what_was_assumed():
+    """Names defined nowhere the preprocessor can see (a missing header's) are taken as
+    parameters and pure functions, and the report says which."""
+    source = ('#include "missing_sizes.h"\nvoid f(double A[][100])\n{\n  int i, j;\n'
+              "#pragma scop\n  for (i = 0; i < _PB_N; i++)\n    for (j = 0; j < 100; j++)\n"
+              "      A[i][j] = SQRT_FUN(A[i][j]) + sqrt_of_two();\n#pragma endscop\n}\n"
+              "double sqrt_of_two(void);\n")
+    result = tile_source(source, "assumed.c", TileOptions(tile_sizes=(8,), hierarchy=HIERARCHY))
+    (region,) = result.regions
+    assert region.tiled
+    assert region.assumed == ("_PB_N", "SQRT_FUN()", "sqrt_of_two()")
+    declared = source.replace('#include "missing_sizes.h"\n', "double sqrt_of_two(void);\n"
+                              "double SQRT_FUN(double);\n")
+    (region,) = tile_source(declared, "declared.c", TileOptions(
+        tile_sizes=(8,), hierarchy=HIERARCHY)).regions
+    assert region.assumed == ("_PB_N",)

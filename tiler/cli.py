@@ -116,8 +116,8 @@ def _describe_region(region) -> list[str]:
                            in sorted(region.parameter_values.items()))
         lines.append(f"  parameter values for the cost model: {values}")
     if region.assumed:
-        lines.append(f"  declared nowhere the preprocessor shows, taken as parameters of "
-                     f"unknown value: {', '.join(region.assumed)}")
+        lines.append(f"  declared nowhere the preprocessor shows (parameters of unknown value, "
+                     f"pure functions): {', '.join(region.assumed)}")
     return lines
 
 

@@ -126,6 +126,7 @@ class _ScopBuilder:
         self.statements: list[Statement] = []
         self.types: set[str] = set()
         self.arrays: dict[str, Span] = {}        # subscripted names, where first seen
+        self.functions: list[str] = []           # called names, in order of first use
 
     # ---- pass 1: names ------------------------------------------------------------------
     def _collect(self, stmt: Stmt) -> None:
@@ -166,6 +167,8 @@ class _ScopBuilder:
         roots = list(_expression_roots(stmt))
         for root in roots:
             for node in _expressions(root):
+                if isinstance(node, Call) and node.function not in self.functions:
+                    self.functions.append(node.function)
                 if isinstance(node, ArrayRef):
                     if len(node.indices) > MAX_SUBSCRIPTS:
                         raise TilerError(f"'{node.name}' has {len(node.indices)} subscripts "
@@ -225,7 +228,7 @@ class _ScopBuilder:
             return None
         return Scop(tuple(self.parameters), tuple(self.statements), tuple(tree),
                     dict(self.isl_names), self._iterator_type(), self._element_bytes(),
-                    self._parameter_values())
+                    self._parameter_values(), tuple(self.functions))
 
     def _parameter_values(self) -> dict[str, int]:
         """Return the parameters' values the context gives, and for the others the value that

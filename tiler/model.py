@@ -81,6 +81,7 @@ class Scop:
     iterator_type: str                 # C type for generated iterators
     element_bytes: dict = field(default_factory=dict)      # array -> sizeof its element
     parameter_values: dict = field(default_factory=dict)   # parameter -> value, where known
+    functions: tuple[str, ...] = ()    # names called in the region (pure functions to it)
 
     @property
     def domain(self) -> isl.UnionSet:

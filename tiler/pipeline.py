@@ -255,11 +255,12 @@ def _context(view: RegionView | None, options: TileOptions) -> RegionContext:
 
 
 def _assumed(scop: Scop, context: RegionContext) -> tuple[str, ...]:
-    """Return the parameters that are declared nowhere the pass could see and have no known
-    value (taken as unknown integers fixed during the region)."""
-    return tuple(name for name in scop.parameters
-                 if context.declarations.type_of(name) is None
-                 and name not in scop.parameter_values)
+    """Return the names declared nowhere the pass could see: parameters without a known value
+    (unknown integers fixed during the region) and called functions (pure, to the model)."""
+    unseen = [name for name in scop.parameters
+              if context.declarations.type_of(name) is None and name not in scop.parameter_values]
+    return tuple(unseen + [f"{name}()" for name in scop.functions
+                           if context.declarations.type_of(name) is None])
 
 
 def tile_source(text: str, filename: str | None = None,
@@ -277,8 +278,16 @@ def tile_source(text: str, filename: str | None = None,
             view = seen.regions.get(region.first_line - 1) if seen is not None else None
             if view is not None and view.text is not None:
                 taken |= identifiers(view.text)
-            new_text, report = tile_region(text[region.start:region.end], region.first_line,
-                                           taken, options, region.indent, view)
+            try:
+                new_text, report = tile_region(text[region.start:region.end],
+                                               region.first_line, taken, options,
+                                               region.indent, view)
+            except TilerError as error:
+                if seen is None or not seen.missing_headers:
+                    raise
+                raise TilerError(f"{error.message} (not found: "
+                                 f"{', '.join(seen.missing_headers)}; pass -I DIR as to the "
+                                 "compiler)", error.line, error.column, error.filename) from None
             reports.append(report)
             if new_text is not None:
                 pieces += [text[position:region.start], new_text]

@@ -91,6 +91,7 @@ class PreprocessedFile:
     regions: dict[int, RegionView]
     warnings: tuple[str, ...] = ()
     type_sizes: dict[str, int] = field(default_factory=dict)
+    missing_headers: tuple[str, ...] = ()
 
 
 def preprocess(text: str, filename: str, preprocessor: Preprocessor,
@@ -99,7 +100,8 @@ def preprocess(text: str, filename: str, preprocessor: Preprocessor,
     endscop`` lines are ``pragma_lines`` in ``text`` (the file ``filename``). A header that
     cannot be found is dropped with a warning; any other preprocessor error is a TilerError at
     its location."""
-    text, warnings = _without_missing_headers(text, filename, preprocessor)
+    text, missing = _without_missing_headers(text, filename, preprocessor)
+    warnings = [warning for _, warning in missing]
     output = _run(text, filename, preprocessor)
     first = _scan(output, filename)
     regions: dict[int, RegionView] = {}
@@ -141,7 +143,8 @@ def preprocess(text: str, filename: str, preprocessor: Preprocessor,
                                             view.expanded, view.constants, view.declarations)
     sizes = type_sizes(preprocessor)
     return PreprocessedFile({line: replace(view, type_sizes=sizes)
-                             for line, view in regions.items()}, tuple(warnings), sizes)
+                             for line, view in regions.items()}, tuple(warnings), sizes,
+                            tuple(header for header, _ in missing))
 
 
 def constant_value(name: str, macros: dict[str, Macro], depth: int = 0) -> int | None:
@@ -239,10 +242,10 @@ def _error(stderr: str, filename: str, preprocessor: Preprocessor) -> TilerError
 
 
 def _without_missing_headers(text: str, filename: str, preprocessor: Preprocessor
-                             ) -> tuple[str, list[str]]:
+                             ) -> tuple[str, list[tuple[str, str]]]:
     """Return ``text`` with the ``#include`` lines that lead to a missing header blanked, and
-    a warning for each (so what the file defines itself is still expanded)."""
-    warnings: list[str] = []
+    each such header with a warning (what the file defines itself is still expanded)."""
+    warnings: list[tuple[str, str]] = []
     for _ in range(MAX_MISSING_HEADERS):
         done = _invoke(text, filename, preprocessor)
         missing = next((m for m in map(_MISSING.match, done.stderr.splitlines()) if m), None)
@@ -261,10 +264,10 @@ def _without_missing_headers(text: str, filename: str, preprocessor: Preprocesso
         ending = "\n" if lines[line_number - 1].endswith("\n") else ""
         lines[line_number - 1] = ending
         text = "".join(lines)
-        warnings.append(f"{filename}:{line_number}:{column}: warning: header "
-                        f"'{missing.group(4)}' not found: its macros are not expanded and its "
-                        "names are taken as parameters and pure functions (pass -I DIR, as to "
-                        "the compiler)")
+        warnings.append((missing.group(4), (
+            f"{filename}:{line_number}:{column}: warning: header '{missing.group(4)}' not "
+            "found: its macros are not expanded and its names are taken as parameters and "
+            "pure functions (pass -I DIR, as to the compiler)")))
     return text, warnings
 
 
