@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     tile.add_argument("--report", action="store_true", help="describe each region on stderr")
     tile.add_argument("--no-tile", action="store_true",
                       help="regenerate the code from the schedule without tiling")
+    tile.add_argument("--always-tile", action="store_true",
+                      help="tile every band, also where the model predicts no gain")
     add_preprocessor_arguments(tile)
 
     probe = commands.add_parser("probe", help="measure the cache hierarchy")
@@ -136,7 +138,8 @@ def run_tile_command(args: argparse.Namespace) -> int:
     options = TileOptions(tile_sizes=sizes, hierarchy=hierarchy_from_arguments(args),
                           tile=not args.no_tile, parallel=args.parallel,
                           preprocessor=preprocessor_from_arguments(args),
-                          parameter_values=tuple(args.parameter_values))
+                          parameter_values=tuple(args.parameter_values),
+                          decide=not args.always_tile)
     result = tile_source(read_source(args.file), args.file, options)
     for warning in result.warnings:
         print(warning, file=sys.stderr)

@@ -12,6 +12,7 @@ import islpy as isl
 
 from tiler.codegen import generate_with_deadline, identifiers
 from tiler.deadline import DeadlineExceeded
+from tiler.decide import Verdict, judge
 from tiler.dependences import (
     LiveRanges,
     compute_dependences,
@@ -61,7 +62,8 @@ class TileOptions:
     and ``hierarchy`` (default: the measured one, see ``tiler.hierarchy.default_hierarchy``).
     ``tile=False`` regenerates code without tiling. ``preprocessor`` (None: read the text as
     it is) gives each region as the compiler will see it; ``parameter_values`` are sizes for
-    the cost model (``--param N=4000``), over those the preprocessor knows."""
+    the cost model (``--param N=4000``), over those the preprocessor knows. ``decide``: with
+    the model's sizes, leave a band alone when tiling it is not predicted to pay."""
 
     tile_sizes: tuple[int, ...] | None = None
     hierarchy: Hierarchy | None = None
@@ -70,6 +72,7 @@ class TileOptions:
     parallel: bool = False
     preprocessor: Preprocessor | None = DEFAULT_PREPROCESSOR
     parameter_values: tuple[tuple[str, int], ...] = ()
+    decide: bool = True
 
 
 @dataclass(frozen=True)
@@ -97,8 +100,11 @@ class TileResult:
     warnings: tuple[str, ...] = ()
 
 
-def _planner(scop: Scop, options: TileOptions) -> Planner:
-    """Return the function that plans the tiling of each band of ``scop``."""
+def _planner(scop: Scop, options: TileOptions, verdicts: list[Verdict] | None = None
+             ) -> Planner:
+    """Return the function that plans the tiling of each band of ``scop``. With the model's
+    sizes, a band no loop encloses is left alone (all sizes 1) when tiling it is not
+    predicted to pay (``tiler.decide``); each such judgement is added to ``verdicts``."""
     given = list(options.tile_sizes or ())
 
     def plan(band: isl.ScheduleNode) -> TilePlan:
@@ -107,8 +113,18 @@ def _planner(scop: Scop, options: TileOptions) -> Planner:
         if given:
             sizes = tuple((given + [options.default_size] * members)[:members])
             return TilePlan((sizes,), point_order(shape))
-        choice = choose_tile_sizes(shape, options.hierarchy or default_hierarchy())
+        hierarchy = options.hierarchy or default_hierarchy()
+        choice = choose_tile_sizes(shape, hierarchy)
         levels = ((choice.outer_sizes,) if choice.outer_sizes else ()) + (choice.sizes,)
+        # Only a band at the top of the region: inside a sequential loop, tiling also changes
+        # what the compiler vectorises (Floyd-Warshall's band inside its k loop: 4.4x faster
+        # tiled, for no change in memory traffic), which the memory model does not see.
+        if options.decide and band.get_schedule_depth() == 0:
+            verdict = judge(shape, choice.sizes, choice.point_order, hierarchy)
+            if verdicts is not None:
+                verdicts.append(verdict)
+            if not verdict.worth_tiling:
+                return TilePlan(((1,) * members,), tuple(range(members)), verdict)
         return TilePlan(levels, choice.point_order, choice)
     return plan
 
@@ -158,16 +174,19 @@ CODEGEN_SECONDS = 6.0
 
 def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ...],
                memory: isl.UnionMap, options: TileOptions
-               ) -> tuple[isl.Schedule, str, list[TiledBand]] | str:
+               ) -> tuple[isl.Schedule, str, list[TiledBand], list[Verdict]] | str:
     """Return the schedule to generate (its source and tiled bands) under ``deps`` and the
     scalars' ``live_ranges`` (see ``relax_scalar_dependences``), or why there is none. Loops
     marked parallel are checked against the ``memory``-based dependences (a scalar is shared
     between threads)."""
     schedule, source = _choose_schedule(scop, deps, live_ranges)
     bands: list[TiledBand] = []
+    verdicts: list[Verdict] = []
     if options.tile:
-        schedule, bands = tile_schedule(schedule, _planner(scop, options),
+        schedule, bands = tile_schedule(schedule, _planner(scop, options, verdicts),
                                         options.parallel)
+        if not bands and verdicts:
+            return "; ".join(verdict.reason for verdict in verdicts) + "; left unchanged"
         if not bands:
             return ("no tileable band (no two nested loops can be tiled together legally); "
                     "left unchanged")
@@ -175,7 +194,7 @@ def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ..
         return "the tiled schedule would break a dependence; left unchanged"
     if not parallel_loops_are_legal(schedule, memory):
         return "a loop marked parallel would carry a dependence; left unchanged"
-    return schedule, source, bands
+    return schedule, source, bands, [v for v in verdicts if not v.worth_tiling]
 
 
 def tile_region(text: str, first_line: int, taken_names: set[str], options: TileOptions,
@@ -219,7 +238,7 @@ def tile_region(text: str, first_line: int, taken_names: set[str], options: Tile
                 break
         else:
             return unchanged(outcome, len(scop.statements))
-        schedule, source, bands = outcome
+        schedule, source, bands, left_alone = outcome
         try:
             code = generate_with_deadline(scop, schedule, taken_names, indent, CODEGEN_SECONDS)
         except DeadlineExceeded:
@@ -238,6 +257,9 @@ def tile_region(text: str, first_line: int, taken_names: set[str], options: Tile
     sizes = "; ".join("x".join(map(str, band.sizes)) for band in bands)
     note = f"tiled {len(bands)} band(s) [{sizes}] following the {source} order" if bands \
         else f"regenerated without tiling following the {source} order"
+    if left_alone:
+        note += (f"; {len(left_alone)} band(s) left untiled: "
+                 + "; ".join(verdict.reason for verdict in left_alone))
     return code.text, RegionReport(pragma_line, len(scop.statements), bool(bands), source,
                                    tuple(bands), note, time.perf_counter() - started,
                                    dict(scop.parameter_values), expanded,

@@ -230,10 +230,12 @@ class _KernelBench:
                                 error=original.result.note)
         programs = {"original": original}
         model = self._tiled_variant("default", None, programs)
-        self._tiled_variant("fixed32", (FIXED_SIZE,), programs)
+        fixed = self._tiled_variant("fixed32", (FIXED_SIZE,), programs)
         tuning = None
         if "autotuned" in variants:
-            tuning = self._autotune(model, programs)
+            # the bands to search are those fixed sizes tile (the model may leave them alone)
+            tuning = self._autotune(fixed if fixed is not None and fixed.depth else model,
+                                    programs)
         if "polly" in variants:
             self._polly_variants(programs)
         for program in programs.values():
@@ -273,11 +275,17 @@ class _KernelBench:
             return None
         details = {"band_sizes": tiled.band_sizes, "given_sizes": sizes,
                    "choice_s": tiled.model_s if sizes is None else 0.0}
-        if not tiled.tiled:
+        if not tiled.tiled and sizes is not None:
             programs[name] = _Program(VariantResult(name, NOT_TILED, note="; ".join(tiled.notes),
                                                     **details))
             return tiled
+        # The model's choice may be to leave every region as it is: that is what a user gets,
+        # so it is timed like any other variant (its note says why).
         programs[name] = self._build(name, tiled.text, self.toolchain, **details)
+        if not tiled.tiled:
+            program = programs[name]
+            programs[name] = _Program(replace(program.result, note="; ".join(tiled.notes)),
+                                      program.binary)
         return tiled
 
     def _polly_variants(self, programs: dict[str, _Program]) -> None:
