@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 import islpy as isl
 import pytest
-from conftest import EXAMPLES_DIR
+from conftest import example_paths
 from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
 from program_gen import programs, render
@@ -105,7 +105,7 @@ def in_region(body: str) -> str:
 
 def _example_regions() -> list[str]:
     regions = []
-    for path in sorted(EXAMPLES_DIR.glob("*.c")):
+    for path in example_paths():
         text = path.read_text()
         regions += [text[r.start:r.end] for r in find_regions(text)]
     return regions
@@ -199,7 +199,7 @@ def test_mutated_generated_regions(body):
 
 
 @FUZZ_SETTINGS
-@given(st.sampled_from(sorted(EXAMPLES_DIR.glob("*.c"))), st.data())
+@given(st.sampled_from(example_paths()), st.data())
 def test_truncated_example_files(path, data):
     text = path.read_text()
     cut = data.draw(st.integers(0, len(text)))
