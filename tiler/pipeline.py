@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +21,7 @@ from tiler.footprint import band_shape, defined_constants, element_bytes
 from tiler.frontend import build_scop, find_regions
 from tiler.hierarchy import Hierarchy, default_hierarchy
 from tiler.model import Scop
+from tiler.output import default_output_path, write_atomically
 from tiler.schedule import (
     SCHEDULER_SECONDS,
     Planner,
@@ -253,26 +252,6 @@ def read_source(path: str | Path) -> str:
         return Path(path).read_bytes().decode("utf-8", errors="surrogateescape")
     except OSError as error:
         raise TilerError(f"cannot read '{path}': {error.strerror}", filename=str(path)) from None
-
-
-def write_atomically(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: a reader never sees
-    half a file, and a failure leaves no file behind."""
-    target = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(text.encode("utf-8", errors="surrogateescape"))
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def default_output_path(path: str | Path) -> Path:
-    """Return ``kernel.tiled.c`` for ``kernel.c``."""
-    source = Path(path)
-    return source.with_name(f"{source.stem}.tiled{source.suffix or '.c'}")
 
 
 def tile_file(path: str | Path, output: str | Path | None = None,
