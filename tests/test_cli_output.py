@@ -239,6 +239,18 @@ def test_standard_input_goes_to_standard_output(tmp_path, capsys):
     assert done.returncode == EXIT_OK and (work / "out.c").read_text() == expected
 
 
+def test_standard_output_keeps_bytes_that_are_not_utf8(tmp_path):
+    text = "/* caf\xe9, latin-1 */\n".encode("latin-1") + KERNEL.encode()
+    environment = dict(os.environ, PYTHONPATH=str(REPOSITORY))
+    for arguments, given in ((["-"], text), ([str(tmp_path / "k.c"), "-o", "-"], None)):
+        (tmp_path / "k.c").write_bytes(text)
+        done = subprocess.run([sys.executable, "-m", "tiler.cli", "tile", *arguments, *SIZES],
+                              input=given, capture_output=True, env=environment, check=False)
+        assert done.returncode == EXIT_OK, done.stderr
+        assert done.stdout.startswith("/* caf\xe9, latin-1 */\n".encode("latin-1"))
+        assert b"c0 += 4" in done.stdout
+
+
 def test_bad_standard_input_names_stdin(tmp_path):
     done = _run_tiler(["tile", "-", *SIZES], tmp_path, BAD)
     assert done.returncode == EXIT_INPUT and done.stdout == ""

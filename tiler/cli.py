@@ -6,9 +6,13 @@ import argparse
 import os
 import sys
 import traceback
+from typing import TYPE_CHECKING
 
 from tiler.arguments import add_hierarchy_arguments, hierarchy_from_arguments, size_list
 from tiler.errors import TilerError
+
+if TYPE_CHECKING:                      # the pipeline imports islpy: only when a command needs it
+    from tiler.pipeline import TileOptions, TileResult
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
 # A failure of tiler itself (a bug), told apart from bad input and usage errors.
@@ -121,7 +125,7 @@ def _describe_band(band) -> list[str]:
     return lines
 
 
-def _tile_options(args: argparse.Namespace):
+def _tile_options(args: argparse.Namespace) -> TileOptions:
     """Return the ``TileOptions`` the command line asks for."""
     from tiler.pipeline import TileOptions
     sizes = args.tile_sizes
@@ -162,7 +166,7 @@ def _output_path(source: str, args: argparse.Namespace) -> str | None:
     return target
 
 
-def _print_notes(name: str, result, report: bool) -> None:
+def _print_notes(name: str, result: TileResult, report: bool) -> None:
     """Print the notes on ``result`` (and with ``report`` the description of every band)."""
     if not result.regions:
         print(f"{name}: note: no '#pragma scop' region; output equals input", file=sys.stderr)
@@ -175,7 +179,8 @@ def _print_notes(name: str, result, report: bool) -> None:
             print(f"  region done in {region.seconds * 1000:.1f} ms", file=sys.stderr)
 
 
-def _tile_one(source: str, target: str | None, options, args: argparse.Namespace) -> None:
+def _tile_one(source: str, target: str | None, options: TileOptions,
+              args: argparse.Namespace) -> None:
     """Tile the input ``source`` and write the result to ``target`` (None: standard output).
     Raises ``TilerError`` for bad input or an output that cannot be written."""
     from tiler.output import check_output_path, write_atomically, write_in_place
@@ -189,8 +194,10 @@ def _tile_one(source: str, target: str | None, options, args: argparse.Namespace
         check_output_path(target)              # before the work, not only at the end
     result = tile_source(text, name, options)
     if target is None:
-        sys.stdout.write(result.text)
+        # As bytes: bytes of the input that are not UTF-8 are copied as they are.
         sys.stdout.flush()
+        sys.stdout.buffer.write(result.text.encode("utf-8", errors="surrogateescape"))
+        sys.stdout.buffer.flush()
     elif args.in_place:
         write_in_place(target, result.text)
     else:
