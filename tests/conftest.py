@@ -9,6 +9,16 @@ from ccutil import CompilerMissing, compiler_version, find_compiler
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = REPOSITORY / "examples"
+# What `tiler tile` writes beside its input (the README's quick start leaves
+# examples/gemm.tiled.c): generated, so not an example of its own.
+GENERATED_SUFFIX = ".tiled.c"
+
+
+def example_paths(directory: Path = EXAMPLES_DIR) -> list[Path]:
+    """Return the example programs in ``directory``, sorted, without the files tiler wrote
+    there."""
+    return sorted(path for path in directory.glob("*.c")
+                  if not path.name.endswith(GENERATED_SUFFIX))
 
 
 def pytest_report_header(config) -> str:

@@ -1,22 +1,23 @@
 """Fuzz test of the frontend: whatever text it is given (random characters and bytes, NUL
 characters, valid regions cut short or mutated, token soup, pathological nesting, huge
 literals) it either builds the model or raises ``TilerError`` with a line and a column inside
-the file, and it does so in bounded time. Anything else (a ``RecursionError``, an isl error,
-a ``TypeError``, a hang) is a bug.
+the file, and it does so within a budget of work (Python calls and isl operations, counted,
+not timed: a busy machine cannot fail these tests). Anything else (a ``RecursionError``, an
+isl error, a ``TypeError``, a hang or a blow-up past the budget) is a bug.
 
 ``TILER_FUZZ_EXAMPLES`` (see ``tests/FUZZING.md``) raises the number of inputs per test.
 """
 
 from __future__ import annotations
 
+import cProfile
 import os
+import pstats
 import re
-import signal
-from contextlib import contextmanager
 
 import islpy as isl
 import pytest
-from conftest import EXAMPLES_DIR
+from conftest import example_paths
 from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
 from program_gen import programs, render
@@ -26,9 +27,13 @@ from tiler.errors import TilerError
 from tiler.frontend import build_scop, find_regions
 from tiler.pipeline import TileOptions
 
-# The frontend of a region of a few kilobytes takes milliseconds; the pathological inputs
-# below (thousands of nested parentheses, hundreds of loops) are allowed this much.
-FRONTEND_SECONDS = 5.0
+# The work the frontend may do on one input, counted rather than timed. A region of a few
+# kilobytes (the examples, generated programs) takes under 50,000 Python calls and 30,000 isl
+# operations; the most expensive of the pathological inputs below take 8.6 million calls
+# (2000 nested subscripts, which the frontend handles in quadratic time) and 2 million isl
+# operations (2000 statements). A few times that is a hang or a blow-up, not a slow machine.
+FRONTEND_MAX_CALLS = 30_000_000
+FRONTEND_MAX_OPERATIONS = 10_000_000
 
 LONG_EXAMPLES = int(os.environ.get("TILER_FUZZ_EXAMPLES", "0"))
 FUZZ_SETTINGS = settings(
@@ -50,22 +55,40 @@ def _no_isl_operations_left_over():
     isl.DEFAULT_CONTEXT.reset_operations()
 
 
-class FrontendTooSlow(Exception):
-    """The frontend ran past ``FRONTEND_SECONDS``."""
-
-
-@contextmanager
-def time_limit(seconds: float):
-    """Raise ``FrontendTooSlow`` in the block once ``seconds`` have passed."""
-    def expire(signum, frame):
-        raise FrontendTooSlow(f"the frontend ran longer than {seconds} s")
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+def _isl_budget_spent() -> bool:
+    """Return whether isl's operation budget is used up: isl then fails every operation until
+    the count is reset, so one more shows it, even when the frontend turned isl's failure
+    into an error of its own."""
     try:
-        yield
+        isl.Set("{ [i] : 0 <= i < 2 }").count_val()
+    except isl.Error:
+        return True
+    return False
+
+
+def run_frontend_within_budget(text: str) -> None:
+    """Run the frontend on ``text`` (``TilerError`` passes through) and fail the test if it
+    made more than ``FRONTEND_MAX_CALLS`` Python calls or ``FRONTEND_MAX_OPERATIONS`` isl
+    operations."""
+    context = isl.DEFAULT_CONTEXT
+    previous_budget = context.get_max_operations()
+    context.reset_operations()
+    context.set_max_operations(FRONTEND_MAX_OPERATIONS)
+    profiler = cProfile.Profile(builtins=False)      # counts calls of Python functions
+    try:
+        profiler.enable()
+        try:
+            run_frontend(text)
+        finally:
+            profiler.disable()
+            assert not _isl_budget_spent(), \
+                f"the frontend used more than {FRONTEND_MAX_OPERATIONS:,} isl operations"
+            calls = pstats.Stats(profiler).total_calls
+            assert calls <= FRONTEND_MAX_CALLS, \
+                f"the frontend made {calls:,} Python calls (at most {FRONTEND_MAX_CALLS:,})"
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        context.set_max_operations(previous_budget)
+        context.reset_operations()
 
 
 def run_frontend(text: str) -> None:
@@ -82,18 +105,17 @@ def _note(outcome: str) -> None:
 
 def check_frontend(text: str) -> None:
     """Fail unless the frontend accepts ``text`` or rejects it with a located ``TilerError``."""
-    with time_limit(FRONTEND_SECONDS):
-        try:
-            run_frontend(text)
-            _note("accepted")
-        except TilerError as error:
-            kind = re.sub(r"'[^']*'|\"[^\"]*\"", "X", error.message)
-            _note(f"rejected: {' '.join(kind.split()[:4])}")
-            lines = text.count("\n") + 1
-            assert error.line is not None and error.column is not None, \
-                f"error without a location: {error}"
-            assert 1 <= error.line <= lines and error.column >= 1, \
-                f"error located outside the file ({lines} lines): {error}"
+    try:
+        run_frontend_within_budget(text)
+        _note("accepted")
+    except TilerError as error:
+        kind = re.sub(r"'[^']*'|\"[^\"]*\"", "X", error.message)
+        _note(f"rejected: {' '.join(kind.split()[:4])}")
+        lines = text.count("\n") + 1
+        assert error.line is not None and error.column is not None, \
+            f"error without a location: {error}"
+        assert 1 <= error.line <= lines and error.column >= 1, \
+            f"error located outside the file ({lines} lines): {error}"
 
 
 def in_region(body: str) -> str:
@@ -105,7 +127,7 @@ def in_region(body: str) -> str:
 
 def _example_regions() -> list[str]:
     regions = []
-    for path in sorted(EXAMPLES_DIR.glob("*.c")):
+    for path in example_paths():
         text = path.read_text()
         regions += [text[r.start:r.end] for r in find_regions(text)]
     return regions
@@ -199,7 +221,7 @@ def test_mutated_generated_regions(body):
 
 
 @FUZZ_SETTINGS
-@given(st.sampled_from(sorted(EXAMPLES_DIR.glob("*.c"))), st.data())
+@given(st.sampled_from(example_paths()), st.data())
 def test_truncated_example_files(path, data):
     text = path.read_text()
     cut = data.draw(st.integers(0, len(text)))
@@ -262,6 +284,17 @@ PATHOLOGICAL = {
 @pytest.mark.parametrize("text", list(PATHOLOGICAL.values()), ids=list(PATHOLOGICAL))
 def test_pathological_input(text):
     check_frontend(text)
+
+
+@pytest.mark.parametrize("budget", ["FRONTEND_MAX_CALLS", "FRONTEND_MAX_OPERATIONS"])
+def test_work_past_a_budget_fails(monkeypatch, budget):
+    # The budgets are what stands for a time limit here: each must be able to fail a test.
+    monkeypatch.setattr(__import__(__name__), budget, 100)
+    with pytest.raises(AssertionError, match="the frontend"):
+        check_frontend(in_region(SEED_REGIONS[-1]))
+    monkeypatch.undo()
+    check_frontend("")                  # and the budget is restored for what runs next
+    isl.Set("{ [i] : 0 <= i < 2 }").count_val()
 
 
 # Inputs that are C (or close to it) but that the model cannot represent faithfully: tiling

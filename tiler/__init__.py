@@ -7,8 +7,6 @@ tiled text and a report per region; ``tiler.tile_file(path)`` writes ``path.tile
 from tiler.errors import TilerError
 
 __all__ = ["TileOptions", "TileResult", "TilerError", "tile_file", "tile_source"]
-__version__ = "0.1.0"
-
 _PIPELINE = {"TileOptions", "TileResult", "tile_file", "tile_source"}
 
 
@@ -17,4 +15,7 @@ def __getattr__(name: str):
     if name in _PIPELINE:
         from tiler import pipeline
         return getattr(pipeline, name)
+    if name == "__version__":
+        from tiler.version import package_version
+        return package_version()
     raise AttributeError(f"module 'tiler' has no attribute {name!r}")

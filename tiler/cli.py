@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
+from typing import TYPE_CHECKING
 
 from tiler.arguments import (
     add_hierarchy_arguments,
@@ -14,19 +17,42 @@ from tiler.arguments import (
 )
 from tiler.errors import TilerError
 
+if TYPE_CHECKING:                      # the pipeline imports islpy: only when a command needs it
+    from tiler.pipeline import TileOptions, TileResult
+
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
+# A failure of tiler itself (a bug), told apart from bad input and usage errors.
+EXIT_INTERNAL = 3
+# Exit statuses of a command stopped by Ctrl-C, and of one whose reader of standard output
+# went away, as shells report them for C programs (128 + SIGINT, 128 + SIGPIPE).
+EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141
+# Set (to anything) to see the traceback of an internal error.
+TRACEBACK_VARIABLE = "TILER_TRACEBACK"
+# The input file name that means standard input, and how errors name it.
+STDIN_ARGUMENT, STDIN_NAME = "-", "<stdin>"
+
+
+class UsageError(Exception):
+    """A command line that cannot be carried out as given (exit 2)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of every subcommand."""
+    from tiler.version import package_version
     parser = argparse.ArgumentParser(prog="tiler", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"tiler {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    tile = commands.add_parser("tile", help="tile the #pragma scop regions of a C file",
-                               description="Write FILE.tiled.c (or -o) with every scop "
-                               "region tiled; everything else is copied byte for byte.")
-    tile.add_argument("file", metavar="FILE.c")
-    tile.add_argument("-o", "--output", metavar="OUT.c", help="output file, '-' for stdout")
+    tile = commands.add_parser("tile", help="tile the #pragma scop regions of C files",
+                               description="Write FILE.tiled.c (or -o) for each FILE.c with "
+                               "every scop region tiled; everything else is copied byte for "
+                               "byte. FILE '-' reads standard input and writes standard "
+                               "output.")
+    tile.add_argument("files", metavar="FILE.c", nargs="+")
+    tile.add_argument("-o", "--output", metavar="OUT.c",
+                      help="output file of a single input, '-' for stdout")
+    tile.add_argument("--in-place", action="store_true",
+                      help="write the result over the input file (atomically)")
     sizes = tile.add_mutually_exclusive_group()
     sizes.add_argument("--tile-sizes", metavar="32,32,8", type=size_list,
                        help="tile sizes, outermost first, for every band")
@@ -123,68 +149,152 @@ def _describe_region(region) -> list[str]:
     return lines
 
 
-def run_tile_command(args: argparse.Namespace) -> int:
-    """``tiler tile``: tile one file, write the result, print notes on stderr."""
-    from tiler.pipeline import (
-        TileOptions,
-        default_output_path,
-        read_source,
-        tile_source,
-        write_atomically,
-    )
+def _tile_options(args: argparse.Namespace) -> TileOptions:
+    """Return the ``TileOptions`` the command line asks for."""
+    from tiler.pipeline import TileOptions
     sizes = args.tile_sizes
     if args.tile_sizes_file:
         sizes = _read_sizes_file(args.tile_sizes_file)
-    options = TileOptions(tile_sizes=sizes, hierarchy=hierarchy_from_arguments(args),
-                          tile=not args.no_tile, parallel=args.parallel,
-                          preprocessor=preprocessor_from_arguments(args),
-                          parameter_values=tuple(args.parameter_values),
-                          decide=not args.always_tile)
-    result = tile_source(read_source(args.file), args.file, options)
-    for warning in result.warnings:
-        print(warning, file=sys.stderr)
-    if args.output == "-":
-        sys.stdout.write(result.text)
-    else:
-        write_atomically(args.output or default_output_path(args.file), result.text)
+    return TileOptions(tile_sizes=sizes, hierarchy=hierarchy_from_arguments(args),
+                       tile=not args.no_tile, parallel=args.parallel,
+                       preprocessor=preprocessor_from_arguments(args),
+                       parameter_values=tuple(args.parameter_values),
+                       decide=not args.always_tile)
+
+
+def _check_tile_usage(args: argparse.Namespace) -> None:
+    """Raise ``UsageError`` for a combination of inputs and output flags that has no meaning."""
+    from tiler.output import same_file
+    several = len(args.files) > 1
+    if several and args.output is not None:
+        raise UsageError("-o names the output of a single input file; without it each "
+                         "FILE.c is written to FILE.tiled.c")
+    if several and STDIN_ARGUMENT in args.files:
+        raise UsageError("standard input ('-') must be the only input file")
+    if args.in_place and STDIN_ARGUMENT in args.files:
+        raise UsageError("--in-place cannot write over standard input")
+    if args.in_place and args.output is not None and not same_file(args.output, args.files[0]):
+        raise UsageError("--in-place writes over the input file; -o names another file")
+
+
+def _output_path(source: str, args: argparse.Namespace) -> str | None:
+    """Return where the result of input ``source`` goes (None: standard output). Raises
+    ``UsageError`` if that would overwrite one of the input files without ``--in-place``."""
+    from tiler.output import default_output_path, same_file
+    if args.output == STDIN_ARGUMENT or (source == STDIN_ARGUMENT and args.output is None):
+        return None
+    if args.in_place:
+        return source
+    target = args.output or str(default_output_path(source))
+    for other in args.files:
+        if other != STDIN_ARGUMENT and same_file(target, other):
+            raise UsageError(f"the output '{target}' is the input file '{other}'; the input "
+                             "is never overwritten unless --in-place is given")
+    return target
+
+
+def _print_notes(name: str, result: TileResult, report: bool) -> None:
+    """Print the notes on ``result`` (and with ``report`` the description of every band)."""
     if not result.regions:
-        print(f"{args.file}: note: no '#pragma scop' region; output equals input",
-              file=sys.stderr)
+        print(f"{name}: note: no '#pragma scop' region; output equals input", file=sys.stderr)
     for region in result.regions:
-        if not region.tiled or args.report:
-            print(f"{args.file}:{region.line}:1: note: {region.note}", file=sys.stderr)
-        if args.report:
+        if not region.tiled or report:
+            print(f"{name}:{region.line}:1: note: {region.note}", file=sys.stderr)
+        if report:
             print("\n".join(_describe_region(region)), file=sys.stderr)
             for band in region.bands:
                 print("\n".join(_describe_band(band)), file=sys.stderr)
             print(f"  region done in {region.seconds * 1000:.1f} ms", file=sys.stderr)
-    return EXIT_OK
+
+
+def _tile_one(source: str, target: str | None, options: TileOptions,
+              args: argparse.Namespace) -> None:
+    """Tile the input ``source`` and write the result to ``target`` (None: standard output).
+    Raises ``TilerError`` for bad input or an output that cannot be written."""
+    from tiler.output import check_output_path, write_atomically, write_in_place
+    from tiler.pipeline import read_source, tile_source
+    if source == STDIN_ARGUMENT:
+        name = STDIN_NAME
+        text = sys.stdin.buffer.read().decode("utf-8", errors="surrogateescape")
+    else:
+        name, text = source, read_source(source)
+    if target is not None:
+        check_output_path(target)              # before the work, not only at the end
+    result = tile_source(text, name, options)
+    for warning in result.warnings:
+        print(warning, file=sys.stderr)
+    if target is None:
+        # As bytes: bytes of the input that are not UTF-8 are copied as they are.
+        sys.stdout.flush()
+        sys.stdout.buffer.write(result.text.encode("utf-8", errors="surrogateescape"))
+        sys.stdout.buffer.flush()
+    elif args.in_place:
+        write_in_place(target, result.text)
+    else:
+        write_atomically(target, result.text)
+    _print_notes(name, result, args.report)
+
+
+def run_tile_command(args: argparse.Namespace) -> int:
+    """``tiler tile``: tile each input file, write the results, print notes on stderr. A bad
+    file is reported and the others are still written."""
+    _check_tile_usage(args)
+    targets = [(source, _output_path(source, args)) for source in args.files]
+    options = _tile_options(args)
+    status = EXIT_OK
+    for source, target in targets:
+        try:
+            _tile_one(source, target, options, args)
+        except TilerError as error:
+            print(error, file=sys.stderr)
+            status = EXIT_INPUT
+    return status
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    """Run the subcommand ``args`` names; return its exit code."""
+    if args.command == "tile":
+        return run_tile_command(args)
+    if args.command == "probe":
+        from tiler.probe import run_probe_command
+        return run_probe_command(args)
+    if args.command == "bench":
+        from tiler.bench.command import run_bench_command
+        return run_bench_command(args)
+    from tiler.qmoe.cli import run_qmoe_command
+    return run_qmoe_command(args)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit code."""
+    """Run the command line; return the exit code. No traceback reaches the user: bad input
+    is a located error (exit 1), a bad command line exit 2, a failure of tiler itself a
+    short message asking for a report (exit 3)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return EXIT_USAGE if exit_.code not in (0, None) else EXIT_OK
     try:
-        if args.command == "tile":
-            return run_tile_command(args)
-        if args.command == "probe":
-            from tiler.probe import run_probe_command
-            return run_probe_command(args)
-        if args.command == "bench":
-            from tiler.bench.command import run_bench_command
-            return run_bench_command(args)
-        if args.command == "qmoe":
-            from tiler.qmoe.cli import run_qmoe_command
-            return run_qmoe_command(args)
+        return _run_command(args)
     except TilerError as error:
         print(error, file=sys.stderr)
         return EXIT_INPUT
-    parser.error(f"unknown command {args.command}")
-    return EXIT_USAGE
+    except UsageError as error:
+        print(f"tiler {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of standard output went away (``tiler tile k.c -o - | head``).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except Exception as error:  # noqa: BLE001 - the last resort: a message, not a traceback
+        if os.environ.get(TRACEBACK_VARIABLE):
+            traceback.print_exc()
+        print(f"tiler: internal error: {type(error).__name__}: {error}\n"
+              f"tiler: this is a bug in tiler; please report it with the input and the "
+              f"command line ({TRACEBACK_VARIABLE}=1 shows where it failed)", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ emitted as calls of function-like macros whose parameters are parenthesised in t
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -28,11 +29,21 @@ def identifiers(text: str) -> set[str]:
 
 
 def fresh_prefix(candidates: list[str], taken: set[str]) -> str:
-    """Return the first prefix ``p`` such that no ``p<digits>`` is among ``taken``."""
-    for prefix in candidates:
-        if not any(re.fullmatch(re.escape(prefix) + r"\d+", name) for name in taken):
-            return prefix
-    raise AssertionError("no free prefix")  # the last candidate is made unique by the caller
+    """Return the first prefix ``p`` among ``candidates``, then ``last_1_``, ``last_2_``, ...
+    (``last`` the last candidate), such that no ``p<digits>`` is among ``taken``. There always
+    is one: a name rules out at most one of the numbered prefixes."""
+    ruled_out = {name[:end] for name in taken
+                 for end in range(len(name.rstrip("0123456789")), len(name))}
+    numbered = (f"{candidates[-1]}_{number}_" for number in itertools.count(1))
+    return next(prefix for prefix in itertools.chain(candidates, numbered)
+                if prefix not in ruled_out)
+
+
+def fresh_name(candidates: list[str], taken: set[str]) -> str:
+    """Return the first name among ``candidates``, then ``last_1``, ``last_2``, ..., that is not
+    in ``taken``."""
+    numbered = (f"{candidates[-1]}_{number}" for number in itertools.count(1))
+    return next(name for name in itertools.chain(candidates, numbered) if name not in taken)
 
 
 # isl AST operations printed as C binary operators: the symbol and its precedence.
@@ -200,7 +211,7 @@ def generate(scop: Scop, schedule: isl.Schedule, taken_names: set[str],
     taken = set(taken_names)
     loop_prefix = fresh_prefix(["c", "t", "tile_c", "tiler_c"], taken)
     statement_prefix = fresh_prefix(["S", "tiler_S"], taken)
-    helpers = {helper: (helper if helper not in taken else f"tiler_{helper}")
+    helpers = {helper: fresh_name([helper, f"tiler_{helper}"], taken)
                for helper in HELPER_DEFINITIONS}
 
     depth = _schedule_depth(schedule)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +22,7 @@ from tiler.footprint import band_shape
 from tiler.frontend import RegionContext, build_scop, find_regions
 from tiler.hierarchy import Hierarchy, default_hierarchy
 from tiler.model import Scop
+from tiler.output import default_output_path, write_atomically
 from tiler.preprocess import (
     DEFAULT_PREPROCESSOR,
     PreprocessedFile,
@@ -206,9 +205,11 @@ def tile_region(text: str, first_line: int, taken_names: set[str], options: Tile
     pragma_line = first_line - 1
     expanded = view.expanded if view is not None else ()
 
+    known: dict[str, int] = {}             # the parameter values, once the model has them
+
     def unchanged(note: str, statements: int = 0) -> tuple[None, RegionReport]:
         return None, RegionReport(pragma_line, statements, False, "original", (), note,
-                                  time.perf_counter() - started, {}, expanded)
+                                  time.perf_counter() - started, dict(known), expanded)
 
     if view is not None and view.skip_reason:
         return unchanged(f"{view.skip_reason}; left unchanged")
@@ -217,6 +218,7 @@ def tile_region(text: str, first_line: int, taken_names: set[str], options: Tile
                       first_line, context)
     if scop is None:
         return unchanged("region has no statement; left unchanged")
+    known.update(scop.parameter_values)
     ctx = scop.statements[0].domain.get_ctx()
     previous_budget = ctx.get_max_operations()
     ctx.reset_operations()
@@ -338,26 +340,6 @@ def read_source(path: str | Path) -> str:
         return Path(path).read_bytes().decode("utf-8", errors="surrogateescape")
     except OSError as error:
         raise TilerError(f"cannot read '{path}': {error.strerror}", filename=str(path)) from None
-
-
-def write_atomically(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: a reader never sees
-    half a file, and a failure leaves no file behind."""
-    target = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(text.encode("utf-8", errors="surrogateescape"))
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def default_output_path(path: str | Path) -> Path:
-    """Return ``kernel.tiled.c`` for ``kernel.c``."""
-    source = Path(path)
-    return source.with_name(f"{source.stem}.tiled{source.suffix or '.c'}")
 
 
 def tile_file(path: str | Path, output: str | Path | None = None,

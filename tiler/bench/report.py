@@ -97,7 +97,7 @@ def variant_to_dict(variant: VariantResult, kernel: KernelResult) -> dict:
 
 def write_json(suite: SuiteResult, path: str) -> None:
     """Write ``suite_to_dict(suite)`` to ``path``."""
-    from tiler.pipeline import write_atomically
+    from tiler.output import write_atomically
     try:
         write_atomically(path, json.dumps(suite_to_dict(suite), indent=2) + "\n")
     except OSError as error:
