@@ -102,3 +102,11 @@ def test_a_region_tiling_would_not_speed_up_is_left_as_it_is(tmp_path, cc):
     original = compile_and_run(PROGRAM, tmp_path / "o", cc, EXACT_FLAGS, DUMP_DEFINES)
     tiled = compile_and_run(forced.text, tmp_path / "t", cc, EXACT_FLAGS, DUMP_DEFINES)
     assert tiled.stdout == original.stdout
+
+
+def test_a_level_smaller_than_one_iteration_and_a_band_of_scalars():
+    """Found by the program generator: no loop of the band fits a tiny level."""
+    shape = _shape(PRODUCT)
+    tiny = _hierarchy(64, 128, 256)
+    assert predicted_ns(shape, (8, 8, 8), (0, 1, 2), tiny) > predicted_ns(
+        shape, (8, 8, 8), (0, 1, 2), _hierarchy())

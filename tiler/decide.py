@@ -91,7 +91,7 @@ def predicted_ns(shape: BandShape, sizes: tuple[int, ...], order: tuple[int, ...
         extents.append(extent)
         executions.append(float(np.prod([trip for _, _, trip in loops[:depth]])))
     _, lines = footprint_many(shape, np.array(extents), line)
-    footprint = sum(lines.values())                      # lines per execution, per depth
+    footprint = sum(lines.values(), np.zeros(len(extents)))   # lines per execution, per depth
     loads = np.array(executions) * footprint
     budgets, cost = _line_costs(hierarchy)
     total = 0.0
@@ -100,7 +100,8 @@ def predicted_ns(shape: BandShape, sizes: tuple[int, ...], order: tuple[int, ...
         # iteration's footprint fits (its reuse distance): loop d keeps its lines across
         # its iterations when depth d + 1 fits, and loads each once per execution.
         fits = footprint[1:] * line <= budget
-        total += float(loads[:-1][fits].min()) * cost[level + 1]
+        # (a level too small for one iteration misses every line of every iteration)
+        total += float(loads[:-1][fits].min() if fits.any() else loads[-1]) * cost[level + 1]
     return total
 
 
