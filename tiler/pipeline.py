@@ -52,13 +52,15 @@ class TileOptions:
     """How to tile. ``tile_sizes`` apply to every band from its outermost member; members
     beyond the list get ``default_size``. Without them, sizes come from the footprint model
     and ``hierarchy`` (default: the measured one, see ``tiler.hierarchy.default_hierarchy``).
-    ``tile=False`` regenerates code without tiling."""
+    ``tile=False`` regenerates code without tiling. ``line_markers`` puts ``#line`` markers
+    around each replaced region, so the compiler names the original lines."""
 
     tile_sizes: tuple[int, ...] | None = None
     hierarchy: Hierarchy | None = None
     default_size: int = DEFAULT_TILE_SIZE
     tile: bool = True
     parallel: bool = False
+    line_markers: bool = False
 
 
 @dataclass(frozen=True)
@@ -239,12 +241,25 @@ def tile_source(text: str, filename: str | None = None,
                                            taken, options, region.indent, text)
             reports.append(report)
             if new_text is not None:
+                if options.line_markers:
+                    new_text = _between_line_markers(new_text, region.first_line,
+                                                     text.count("\n", 0, region.end) + 1,
+                                                     filename or "<input>")
                 pieces += [text[position:region.start], new_text]
                 position = region.end
         pieces.append(text[position:])
         return TileResult("".join(pieces), tuple(reports))
     except TilerError as error:
         raise error.with_filename(filename) if filename else error
+
+
+def _between_line_markers(code: str, first_line: int, next_line: int, filename: str) -> str:
+    """Return the generated ``code`` of a region after a ``#line`` marker naming the region's
+    first line, followed by one that gives the text after it its original line again."""
+    name = filename.replace("\\", "\\\\").replace('"', '\\"')
+    ending = "" if code.endswith("\n") or not code else "\n"
+    return (f'#line {first_line} "{name}"\n{code}{ending}'
+            f'#line {next_line} "{name}"\n')
 
 
 def read_source(path: str | Path) -> str:
