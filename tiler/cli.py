@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tiler.arguments import add_hierarchy_arguments, hierarchy_from_arguments, size_list
+from tiler.arguments import add_tiling_arguments, hierarchy_from_arguments
 from tiler.errors import TilerError
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
@@ -21,17 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "region tiled; everything else is copied byte for byte.")
     tile.add_argument("file", metavar="FILE.c")
     tile.add_argument("-o", "--output", metavar="OUT.c", help="output file, '-' for stdout")
-    sizes = tile.add_mutually_exclusive_group()
-    sizes.add_argument("--tile-sizes", metavar="32,32,8", type=size_list,
-                       help="tile sizes, outermost first, for every band")
-    sizes.add_argument("--tile-sizes-file", metavar="tile.sizes",
-                       help="PLUTO-style file: one size per line")
-    add_hierarchy_arguments(tile)
-    tile.add_argument("--parallel", action="store_true",
-                      help="mark the outermost parallel tile loop with an OpenMP pragma")
-    tile.add_argument("--report", action="store_true", help="describe each region on stderr")
-    tile.add_argument("--no-tile", action="store_true",
-                      help="regenerate the code from the schedule without tiling")
+    add_tiling_arguments(tile)
 
     probe = commands.add_parser("probe", help="measure the cache hierarchy")
     probe.add_argument("--quick", action="store_true", help="a fast probe (under 10 s)")
@@ -44,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 "default tiling, fixed 32, an auto-tuned tiling and Polly.")
     from tiler.bench.command import add_bench_arguments
     add_bench_arguments(bench)
+
+    commands.add_parser("cc", help="a compiler launcher that tiles C sources as they build",
+                        add_help=False, description="tiler cc [COMPILER] ARGS... (see README)")
 
     qmoe = commands.add_parser("qmoe", help="the QMoE sub-1-bit MoE decoding workload")
     from tiler.qmoe.cli import add_qmoe_arguments
@@ -133,9 +126,13 @@ def run_tile_command(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["cc"]:            # the compiler's own options are not tiler's
+        from tiler.launcher import run_cc
+        return run_cc(arguments[1:])
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(arguments)
     except SystemExit as exit_:
         return EXIT_USAGE if exit_.code not in (0, None) else EXIT_OK
     try:
