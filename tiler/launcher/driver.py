@@ -1,0 +1,248 @@
+"""``tiler cc``: tile the C sources of a compile on their way to the compiler.
+
+Each C source is preprocessed with the compile's flags (the cache key), tiled (or taken from
+the cache), written under its own name into a private temporary directory, and compiled there
+with the user's command line: only the source's path changes, and ``-iquote`` gives its
+``#include "..."`` the source's directory back. ``#line`` markers keep the compiler's
+diagnostics and debug information on the user's file and lines; dependency files are
+rewritten to name the user's source. Whatever tiler cannot do leaves the source as it is.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from tiler.errors import TilerError
+from tiler.launcher import cache
+from tiler.launcher.cache import Remark, TiledSource
+from tiler.launcher.command_line import Compilation, PassThrough, Source, classify, split_compiler
+from tiler.launcher.options import (
+    FLAGS_VARIABLE,
+    STRICT_FLAG,
+    FlagsError,
+    LauncherSettings,
+    parse_tiler_flags,
+    tile_options_for_compile,
+)
+
+EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
+UNTILED, TILED = "untiled", "tiled"
+
+
+def _exec(command: list[str]) -> int:
+    """Replace this process by ``command`` (what a pass-through is); return 1 if it cannot run."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvp(command[0], command)
+    except OSError as error:
+        print(f"tiler cc: error: cannot run '{command[0]}': {error.strerror}", file=sys.stderr)
+    return EXIT_INPUT
+
+
+def _preprocess(compiler: list[str], arguments: tuple[str, ...]
+                ) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([*compiler, *arguments], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+
+
+def _quote_arguments(directories: list[str]) -> list[str]:
+    return [word for directory in directories for word in ("-iquote", directory)]
+
+
+def _preprocessed_texts(compiler: list[str], plan: Compilation, directories: list[str]
+                        ) -> list[bytes] | None | str:
+    """Return each source's text after preprocessing (None: the compiler rejects one, and
+    will say why when it compiles). A string says why no source may move: with the
+    ``-iquote`` of their ``directories`` some header would be found elsewhere."""
+    quote = tuple(_quote_arguments(directories))
+    runs = [(_preprocess(compiler, plan.preprocessing_arguments(source)),
+             _preprocess(compiler, quote + plan.preprocessing_arguments(source)))
+            for source in plan.sources]
+    texts: list[bytes] = []
+    failed = moved = False
+    for plain, quoted in runs:
+        plain_text, quoted_text = plain.communicate()[0], quoted.communicate()[0]
+        failed = failed or plain.returncode != 0
+        moved = moved or plain_text != quoted_text
+        texts.append(plain_text)
+    if failed:
+        return None
+    if moved:
+        return ("a header would be found in another directory when the tiled text is "
+                "compiled from a temporary one; compiled as written")
+    return texts
+
+
+def _tile(text: str, path: str, options) -> tuple[TiledSource, bool]:
+    """Return the outcome of tiling ``text`` and whether it may be cached (an internal error
+    is not: the next version may not have it)."""
+    from tiler.pipeline import tile_source
+    try:
+        result = tile_source(text, path, options)
+    except TilerError as error:
+        return TiledSource(None, (Remark(error.line or 1, error.column or 1, UNTILED,
+                                         f"{error.message}; compiled as written"),)), True
+    except Exception as error:  # noqa: BLE001 - a bug in tiler must never fail a build
+        return TiledSource(None, (Remark(1, 1, UNTILED, f"internal error ({type(error).__name__}"
+                                         f": {error}); compiled as written"),)), False
+    remarks = tuple(Remark(region.line, 1, TILED if region.tiled else UNTILED, region.note)
+                    for region in result.regions)
+    return TiledSource(result.text if result.text != text else None, remarks), True
+
+
+def _tiled_source(compiler: list[str], plan: Compilation, source: Source, preprocessed: bytes,
+                  settings: LauncherSettings) -> TiledSource:
+    """Return the tiled text of ``source`` (from the cache when it has been tiled before)."""
+    from tiler import __version__
+    from tiler.pipeline import read_source
+    text = read_source(source.path)
+    options = tile_options_for_compile(compiler, plan.preprocessing_arguments(source),
+                                       plan.openmp, settings)
+    if options.hierarchy is None:
+        from tiler.hierarchy import default_hierarchy
+        options = replace(options, hierarchy=default_hierarchy())
+    key = cache.cache_key(__version__, source.path, text,
+                          preprocessed.decode("utf-8", errors="surrogateescape"), repr(options))
+    entry = cache.lookup(key)
+    if entry is None:
+        entry, cacheable = _tile(text, source.path, options)
+        if cacheable:
+            cache.store(key, entry)
+    return entry
+
+
+def _print_remarks(path: str, entry: TiledSource, settings: LauncherSettings) -> bool:
+    """Print the diagnostics of one source; return whether one of them is an error."""
+    failed = False
+    for remark in entry.remarks:
+        if remark.kind == TILED and not settings.report:
+            continue
+        kind = "remark" if remark.kind == TILED else "error" if settings.strict else "note"
+        failed = failed or kind == "error"
+        print(f"{path}:{remark.line}:{remark.column}: {kind}: tiler: {remark.message}",
+              file=sys.stderr)
+    return failed
+
+
+def _make_escaped(path: str) -> str:
+    """Return ``path`` as GCC writes it in a dependency file."""
+    return path.replace("$", "$$").replace("#", "\\#").replace(" ", "\\ ")
+
+
+def _rename_in_dependency_files(files: tuple[str, ...], names: dict[str, str]) -> None:
+    """Make the dependency ``files`` name the user's sources instead of the tiled copies."""
+    from tiler.pipeline import read_source, write_atomically
+    for file in files:
+        if not Path(file).exists():
+            continue
+        text = read_source(file)
+        for temporary, original in names.items():
+            text = text.replace(_make_escaped(temporary), _make_escaped(original))
+        write_atomically(file, text)
+
+
+def _write_tiled(directory: Path, source: Source, text: str) -> str:
+    """Write the tiled ``text`` of ``source`` under its own name; return the path."""
+    directory.mkdir()
+    path = directory / Path(source.path).name
+    name = source.path.replace("\\", "\\\\").replace('"', '\\"')
+    path.write_bytes(f'#line 1 "{name}"\n{text}'.encode("utf-8", errors="surrogateescape"))
+    return str(path)
+
+
+def _debug_names(plan: Compilation, moved: dict[int, str]) -> list[str]:
+    """Return the flags that make debug information name each tiled copy's compilation unit
+    as the user's source (the ``#line`` markers already do for the line table)."""
+    if not any(argument.startswith("-g") and argument != "-g0" for argument in plan.arguments):
+        return []
+    return [f"-fdebug-prefix-map={os.path.dirname(moved[source.index])}/="
+            f"{os.path.dirname(source.path) + '/' if os.path.dirname(source.path) else ''}"
+            for source in plan.sources if source.index in moved]
+
+
+def compile_tiled(compiler: list[str], plan: Compilation, settings: LauncherSettings) -> int:
+    """Compile ``plan`` with its C sources tiled; return the compiler's exit code."""
+    original = [*compiler, *plan.arguments]
+    directories = list(dict.fromkeys(os.path.dirname(source.path) or "."
+                                     for source in plan.sources))
+    preprocessed = _preprocessed_texts(compiler, plan, directories)
+    if preprocessed is None:
+        return _exec(original)
+    if isinstance(preprocessed, str):
+        for source in plan.sources:
+            print(f"{source.path}:1:1: note: tiler: {preprocessed}", file=sys.stderr)
+        return EXIT_INPUT if settings.strict else _exec(original)
+    with tempfile.TemporaryDirectory(prefix="tiler-cc-") as private:
+        moved: dict[int, str] = {}
+        failed = False
+        for number, (source, text) in enumerate(zip(plan.sources, preprocessed)):
+            entry = _tiled_source(compiler, plan, source, text, settings)
+            failed = _print_remarks(source.path, entry, settings) or failed
+            if entry.text is not None:
+                moved[source.index] = _write_tiled(Path(private) / str(number), source,
+                                                   entry.text)
+        if failed:
+            return EXIT_INPUT
+        if not moved:
+            return _exec(original)
+        arguments = [moved.get(index, argument) for index, argument in enumerate(plan.arguments)]
+        command = [*compiler, *_quote_arguments(directories),
+                   *_debug_names(plan, moved), *arguments]
+        try:
+            status = subprocess.run(command, check=False).returncode
+        except OSError as error:
+            print(f"tiler cc: error: cannot run '{compiler[0]}': {error.strerror}",
+                  file=sys.stderr)
+            return EXIT_INPUT
+        if status == 0:
+            _rename_in_dependency_files(plan.dependency_files,
+                                        {moved[source.index]: source.path
+                                         for source in plan.sources if source.index in moved})
+        return status
+
+
+USAGE = ("usage: tiler cc [COMPILER] ARGS...   (tiler's options in $TILER_FLAGS)\n"
+         "       tiler cc --clear-cache | --cache-stats")
+
+
+def run_cc(arguments: list[str]) -> int:
+    """``tiler cc``: run one compiler command with its C sources tiled; return its exit code."""
+    if arguments == ["--clear-cache"]:
+        print(f"tiler cc: removed {cache.clear()} cached tiled source(s)", file=sys.stderr)
+        return EXIT_OK
+    if arguments == ["--cache-stats"]:
+        statistics = cache.statistics()
+        print(f"hits {statistics.hits}\nmisses {statistics.misses}")
+        return EXIT_OK
+    if not arguments or arguments in (["-h"], ["--help"]):
+        print(USAGE, file=sys.stderr)
+        return EXIT_OK if arguments else EXIT_USAGE
+    strict = STRICT_FLAG in arguments
+    compiler, compiler_arguments = split_compiler(
+        [argument for argument in arguments if argument != STRICT_FLAG], dict(os.environ))
+    if Path(compiler[0]).name == "tiler":
+        print("tiler cc: error: the compiler would be tiler itself; name the compiler: "
+              "tiler cc gcc ...", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        settings = parse_tiler_flags(os.environ.get(FLAGS_VARIABLE, ""), strict)
+    except FlagsError as error:
+        print(f"tiler cc: error: {FLAGS_VARIABLE}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    plan = classify(compiler_arguments)
+    if isinstance(plan, PassThrough):
+        return _exec([*compiler, *compiler_arguments])
+    try:
+        return compile_tiled(compiler, plan, settings)
+    except TilerError as error:          # a --tile-sizes-file or --hierarchy that is wrong
+        print(error, file=sys.stderr)
+        return EXIT_INPUT
+    except FlagsError as error:
+        print(f"tiler cc: error: {FLAGS_VARIABLE}: {error}", file=sys.stderr)
+        return EXIT_USAGE
