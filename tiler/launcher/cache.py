@@ -90,7 +90,7 @@ def lookup(key: str) -> TiledSource | None:
 
 def store(key: str, entry: TiledSource) -> None:
     """Store ``entry`` under ``key``, atomically (a concurrent reader sees all or nothing)."""
-    from tiler.pipeline import write_atomically
+    from tiler.pipeline import write_atomically  # a store follows tiling: already loaded
     path = _entry_path(key)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"text": entry.text, "remarks": [remark.__dict__ for remark in entry.remarks]}

@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 from tiler.errors import TilerError
@@ -26,7 +25,9 @@ from tiler.launcher.options import (
     STRICT_FLAG,
     FlagsError,
     LauncherSettings,
+    options_fingerprint,
     parse_tiler_flags,
+    resolved_hierarchy,
     tile_options_for_compile,
 )
 
@@ -96,21 +97,38 @@ def _tile(text: str, path: str, options) -> tuple[TiledSource, bool]:
     return TiledSource(result.text if result.text != text else None, remarks), True
 
 
+def _read_text(path: str) -> str:
+    """Return a file's text (bytes that are not UTF-8 kept as they are, as tiler reads C)."""
+    return Path(path).read_bytes().decode("utf-8", errors="surrogateescape")
+
+
+def _write_text(path: str, text: str) -> None:
+    """Write ``text`` through a temporary file and a rename (a reader never sees half)."""
+    target = Path(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(text.encode("utf-8", errors="surrogateescape"))
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def _tiled_source(compiler: list[str], plan: Compilation, source: Source, preprocessed: bytes,
                   settings: LauncherSettings) -> TiledSource:
-    """Return the tiled text of ``source`` (from the cache when it has been tiled before)."""
+    """Return the tiled text of ``source`` (from the cache when it has been tiled before;
+    only a miss loads the pass)."""
     from tiler import __version__
-    from tiler.pipeline import read_source
-    text = read_source(source.path)
-    options = tile_options_for_compile(compiler, plan.preprocessing_arguments(source),
-                                       plan.openmp, settings)
-    if options.hierarchy is None:
-        from tiler.hierarchy import default_hierarchy
-        options = replace(options, hierarchy=default_hierarchy())
+    text = _read_text(source.path)
+    hierarchy = resolved_hierarchy(settings)
     key = cache.cache_key(__version__, source.path, text,
-                          preprocessed.decode("utf-8", errors="surrogateescape"), repr(options))
+                          preprocessed.decode("utf-8", errors="surrogateescape"),
+                          options_fingerprint(settings, plan.openmp, hierarchy))
     entry = cache.lookup(key)
     if entry is None:
+        options = tile_options_for_compile(compiler, plan.preprocessing_arguments(source),
+                                           plan.openmp, settings, hierarchy)
         entry, cacheable = _tile(text, source.path, options)
         if cacheable:
             cache.store(key, entry)
@@ -137,14 +155,13 @@ def _make_escaped(path: str) -> str:
 
 def _rename_in_dependency_files(files: tuple[str, ...], names: dict[str, str]) -> None:
     """Make the dependency ``files`` name the user's sources instead of the tiled copies."""
-    from tiler.pipeline import read_source, write_atomically
     for file in files:
         if not Path(file).exists():
             continue
-        text = read_source(file)
+        text = _read_text(file)
         for temporary, original in names.items():
             text = text.replace(_make_escaped(temporary), _make_escaped(original))
-        write_atomically(file, text)
+        _write_text(file, text)
 
 
 def _write_tiled(directory: Path, source: Source, text: str) -> str:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import shlex
 from dataclasses import dataclass
+from pathlib import Path
 
 from tiler.arguments import add_tiling_arguments, hierarchy_from_arguments
 from tiler.errors import TilerError
+from tiler.hierarchy import Hierarchy, default_hierarchy
 
 # The environment variable a build system carries tiler's options in (like CFLAGS).
 FLAGS_VARIABLE = "TILER_FLAGS"
@@ -47,8 +49,33 @@ def parse_tiler_flags(text: str, strict_on_command_line: bool) -> LauncherSettin
                             strict_on_command_line)
 
 
+def resolved_hierarchy(settings: LauncherSettings) -> Hierarchy:
+    """Return the hierarchy to tile for: ``--cache-sizes``/``--hierarchy``, else the cached
+    probe result (probing once if there is none)."""
+    try:
+        return hierarchy_from_arguments(settings.arguments) or default_hierarchy()
+    except TilerError as error:
+        raise FlagsError(str(error)) from None
+
+
+def options_fingerprint(settings: LauncherSettings, openmp: bool, hierarchy: Hierarchy) -> str:
+    """Return a text that changes whenever the ``TileOptions`` of a compile would: every
+    tiling option (a new one included), a sizes file's text, ``-fopenmp``, the hierarchy.
+    It is computed without the pipeline, so a cache hit costs no import of isl."""
+    options = {key: value for key, value in sorted(vars(settings.arguments).items())
+               if key not in ("report", "strict")}
+    sizes_file = settings.arguments.tile_sizes_file
+    if sizes_file:
+        try:
+            options["tile_sizes_file"] = Path(sizes_file).read_text(errors="replace")
+        except OSError as error:
+            raise TilerError(f"cannot read '{sizes_file}': {error.strerror}",
+                             filename=sizes_file) from None
+    return repr((options, openmp, hierarchy.to_json()))
+
+
 def tile_options_for_compile(compiler: list[str], flags: tuple[str, ...], openmp: bool,
-                             settings: LauncherSettings):
+                             settings: LauncherSettings, hierarchy: Hierarchy):
     """Return the ``TileOptions`` of one compile: tiler's options from ``TILER_FLAGS``,
     parallel loops when the compile has ``-fopenmp``, ``#line`` markers always.
     ``compiler`` and ``flags`` (its preprocessing arguments) are for the preprocessor."""
@@ -58,13 +85,11 @@ def tile_options_for_compile(compiler: list[str], flags: tuple[str, ...], openmp
     sizes = arguments.tile_sizes
     if arguments.tile_sizes_file:
         sizes = _read_sizes_file(arguments.tile_sizes_file)
-    try:
-        hierarchy = hierarchy_from_arguments(arguments)
-    except TilerError as error:
-        raise FlagsError(str(error)) from None
     # TODO(preprocess): once TileOptions has its `preprocessor` field, pass
-    # `preprocessor=Preprocessor(compiler[0], flags)` (tiler.preprocess), so the frontend
-    # sees the text the compiler will; the cache key already covers the preprocessed text.
+    # `preprocessor=Preprocessor(cc, flags)` (tiler.preprocess), so the frontend sees the
+    # text the compiler will (`compiler` is a list: `ccache gcc` is two words). The cache key
+    # already covers the preprocessed text; add the field to `options_fingerprint` only if
+    # it carries something the flags do not.
     del compiler, flags
     return TileOptions(tile_sizes=sizes, hierarchy=hierarchy, tile=not arguments.no_tile,
                        parallel=arguments.parallel or openmp, line_markers=True)
