@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import statistics
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -225,7 +226,8 @@ class _KernelBench:
         self.toolchain = Toolchain(settings.compiler, settings.flags)
         self.reference: str = ""
         self.reference_check: str = ""
-        self.trial_cache: dict[str, float | None] = {}
+        self.trial_cache: dict[str, tuple[float | None, str]] = {}
+        self.candidate_failures: list[str] = []
 
     def run(self) -> KernelResult:
         """Build, check and time every variant."""
@@ -323,9 +325,9 @@ class _KernelBench:
                                    self.settings.seed)
         best = tuning.best
         if best is None:
-            programs["autotuned"] = _Program(VariantResult(
-                "autotuned", BUILD_ERROR, choice_s=tuning.wall_s,
-                note="no candidate of the search built and ran correctly"))
+            status, note = describe_failed_search(self.candidate_failures)
+            programs["autotuned"] = _Program(VariantResult("autotuned", status,
+                                                           choice_s=tuning.wall_s, note=note))
             return tuning
         self._tiled_variant("autotuned", best.sizes, programs)
         program = programs["autotuned"]
@@ -338,26 +340,36 @@ class _KernelBench:
         try:
             text = tile_text(self.kernel.text, str(self.kernel.path), sizes, None).text
         except TilerError:
+            self.candidate_failures.append(TILE_ERROR)
             return None
         key = hashlib.sha256(text.encode("utf-8", errors="surrogateescape")).hexdigest()
         if key not in self.trial_cache:
             self.trial_cache[key] = self._time_candidate(text, f"trial_{key[:12]}")
-        return self.trial_cache[key]
+        seconds, failure = self.trial_cache[key]
+        if seconds is None:
+            self.candidate_failures.append(failure)
+        return seconds
 
-    def _time_candidate(self, text: str, name: str) -> float | None:
+    def _time_candidate(self, text: str, name: str) -> tuple[float | None, str]:
+        """Return the median time of a candidate, or ``None`` and the status that says why
+        not. Outputs within ``CONTRACTION_TOLERANCE`` count: the chosen one is checked."""
+        tolerance = max(CONTRACTION_TOLERANCE, self.settings.relative_tolerance)
         try:
             binary = compile_program(text, self.kernel, self.toolchain, self.workdir / "trials",
                                      name, timeout_s=self.settings.timeout_s)
+        except BuildFailure:
+            return None, BUILD_ERROR
+        try:
             times = []
             for _ in range(max(1, self.settings.runs_per_trial)):
                 output = run_program(binary, self.settings.timeout_s)
-                if not self._matches(output).matches:
-                    return None
+                if not self._matches(output, tolerance).matches:
+                    return None, WRONG
                 times.append(measure(output, self.kernel).seconds)
             binary.unlink(missing_ok=True)
-            return statistics.median(times)
-        except (BuildFailure, RunFailure):
-            return None
+            return statistics.median(times), OK
+        except RunFailure:
+            return None, RUN_ERROR
 
     # -- checking and timing ---------------------------------------------------------------------
 
@@ -477,3 +489,17 @@ class _KernelBench:
     def _finish(self, program: _Program) -> VariantResult:
         return replace(program.result, times_s=tuple(program.times), timing=program.timing,
                         max_relative_difference=program.worst_difference)
+
+
+def describe_failed_search(failures: Sequence[str]) -> tuple[str, str]:
+    """Return the status and note of a search none of whose candidates counts, from the
+    status of each failed candidate (the most common one is the search's)."""
+    counts = Counter(failures)
+    if not counts:
+        return BUILD_ERROR, "the search evaluated no candidate"
+    if set(counts) == {WRONG}:
+        return WRONG, (f"all {counts[WRONG]} candidates built and ran, but every output "
+                       f"differed from the original's by more than {CONTRACTION_TOLERANCE:g}")
+    parts = ", ".join(f"{count} {CANDIDATE_FAILURES[status]}"
+                      for status, count in counts.most_common())
+    return counts.most_common(1)[0][0], f"no candidate of the search counts: {parts}"
