@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tiler.launcher.command_line import Compilation, PassThrough, classify
+from tiler.launcher.command_line import Compilation, PassThrough, classify, split_compiler
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 PROJECT = REPOSITORY / "tests" / "launcher" / "project"
@@ -94,7 +94,8 @@ def _program_output(binary: Path) -> str:
 def _plain_build(cc, tmp_path: Path) -> str:
     """Return the output of the project built and run without the launcher."""
     plain = _copy_project(tmp_path / "plain")
-    _run(["make", "-s", f"CC={shlex.join(cc)}", f"CFLAGS={' '.join(EXACT)}"], plain, dict(os.environ))
+    _run(["make", "-s", f"CC={shlex.join(cc)}", f"CFLAGS={' '.join(EXACT)}"], plain,
+         dict(os.environ))
     return _program_output(plain / "program")
 
 
@@ -108,7 +109,7 @@ def test_make_project_tiled_cached_and_dependencies_kept(cc, launcher, environme
     for source in TILED_SOURCES:
         assert f"{source}:" in first.stderr and "remark: tiler: tiled 1 band(s) [8x" in first.stderr
     # The region of main.c has a non-affine subscript: a note, and the file compiled as written.
-    assert "src/main.c:22:13: note: tiler: non-affine subscript" in first.stderr
+    assert "src/main.c:12:13: note: tiler: non-affine subscript" in first.stderr
     assert _statistics(launcher, environment) == {"hits": 0, "misses": 3}
     # The dependency files name the user's sources, so make's tracking stays right.
     dependencies = (tiled / "matmul.d").read_text()
@@ -130,7 +131,8 @@ def test_cmake_project_with_compiler_launcher(cc, launcher, environment, tmp_pat
     expected = _plain_build(cc, tmp_path)
     build = tmp_path / "cmake-build"
     _run(["cmake", "-S", str(PROJECT), "-B", str(build), f"-DCMAKE_C_COMPILER={cc[0]}",
-          f"-DCMAKE_C_FLAGS={' '.join(EXACT)}", f"-DCMAKE_C_COMPILER_LAUNCHER={';'.join(launcher)}",
+          f"-DCMAKE_C_FLAGS={' '.join(EXACT)}",
+          f"-DCMAKE_C_COMPILER_LAUNCHER={';'.join(launcher)}",
           "-DCMAKE_BUILD_TYPE="], tmp_path, environment)
     built = _run(["cmake", "--build", str(build)], tmp_path, environment)
     assert _program_output(build / "program") == expected
@@ -176,19 +178,20 @@ def test_region_tiler_cannot_handle_is_a_note_or_with_strict_an_error(cc, launch
                                                                       tmp_path):
     flags = [*EXACT, f"-I{PROJECT / 'include'}", "-c", str(PROJECT / "src" / "main.c")]
     built = _run([*launcher, *cc, *flags, "-o", "main.o"], tmp_path, environment)
-    assert "main.c:22:13: note: tiler: non-affine subscript 'i * i'" in built.stderr
+    assert "main.c:12:13: note: tiler: non-affine subscript 'i * i'" in built.stderr
     _run([*cc, *flags, "-o", "plain.o"], tmp_path, environment)
     assert (tmp_path / "main.o").read_bytes() == (tmp_path / "plain.o").read_bytes()
     strict = _run([*launcher, *cc, "--tiler-strict", *flags, "-o", "strict.o"], tmp_path,
                   environment, check=False)
     assert strict.returncode == 1
-    assert "main.c:22:13: error: tiler: non-affine subscript" in strict.stderr
+    assert "main.c:12:13: error: tiler: non-affine subscript" in strict.stderr
     assert not (tmp_path / "strict.o").exists()
 
 
 def test_openmp_compile_gets_parallel_loops(cc, launcher, environment, tmp_path):
     flags = [*EXACT, "-fopenmp", f"-I{PROJECT / 'include'}"]
-    sources = [str(PROJECT / "src" / name) for name in ("main.c", "matmul.c", "smooth.c")]
+    sources = [str(PROJECT / "src" / name)
+               for name in ("main.c", "print.c", "matmul.c", "smooth.c")]
     _run([*cc, *flags, *sources, "-o", "plain"], tmp_path, environment)
     _run([*launcher, *cc, *flags, *sources, "-o", "tiled"], tmp_path, environment)
     entries = [path.read_text() for path in (tmp_path / "cache").rglob("*.json")]
@@ -218,12 +221,23 @@ def recording_compiler(tmp_path) -> tuple[Path, Path]:
     ["-c", "start.s", "-o", "start.o"],
     ["@response-file"],
     ["--version"],
-], ids=["preprocess", "link", "M", "MM", "assembler", "response-file", "version"])
+    ["-O2", "-Iinclude", "-c", "src/print.c", "-o", "print.o"],
+], ids=["preprocess", "link", "M", "MM", "assembler", "response-file", "version",
+        "compile-without-region"])
 def test_commands_passed_through_untouched(launcher, environment, recording_compiler, arguments):
     compiler, log = recording_compiler
     _run([*launcher, str(compiler), *arguments], PROJECT, environment)
     assert log.read_text().splitlines() == arguments
     assert _statistics(launcher, environment) == {"hits": 0, "misses": 0}
+
+
+def test_a_wrapper_takes_its_compiler_along():
+    assert split_compiler(["ccache", "gcc", "-c", "a.c"], {}) == (["ccache", "gcc"],
+                                                                 ["-c", "a.c"])
+    assert split_compiler(["-c", "a.c"], {"CC": "ccache gcc"}) == (["ccache", "gcc"],
+                                                                  ["-c", "a.c"])
+    assert split_compiler(["-c", "a.c"], {}) == (["cc"], ["-c", "a.c"])
+    assert split_compiler(["gcc-12", "a.c"], {"CC": "clang"}) == (["gcc-12"], ["a.c"])
 
 
 def test_preprocessing_output_equals_the_compilers(cc, launcher, environment):

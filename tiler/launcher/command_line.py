@@ -35,6 +35,9 @@ C_SUFFIXES = (".c",)
 INPUT_SUFFIXES = (".c", ".i", ".h", ".s", ".S", ".sx", ".o", ".a", ".so", ".cc", ".cpp",
                   ".cxx", ".C", ".m", ".obj", ".lo", ".la", ".dylib")
 
+# Launchers that take the compiler as their first argument, as tiler cc does.
+COMPILER_WRAPPERS = frozenset({"ccache", "sccache", "distcc", "icecc"})
+
 
 @dataclass(frozen=True)
 class Source:
@@ -101,10 +104,15 @@ def split_compiler(arguments: list[str], environment: dict[str, str]
     first = arguments[0] if arguments else ""
     if first and not first.startswith("-") and not first.endswith(INPUT_SUFFIXES) \
             and not first.startswith("@"):
-        return [first], arguments[1:]
-    import shlex
-    compiler = shlex.split(environment.get("CC", "")) or ["cc"]
-    return compiler, arguments
+        compiler, rest = [first], arguments[1:]
+    else:
+        import shlex
+        compiler, rest = shlex.split(environment.get("CC", "")) or ["cc"], arguments
+    # ``tiler cc ccache gcc -c a.c``: the wrapper's compiler is part of the command.
+    if os.path.basename(compiler[-1]) in COMPILER_WRAPPERS and rest \
+            and not rest[0].startswith("-"):
+        compiler, rest = [*compiler, rest[0]], rest[1:]
+    return compiler, rest
 
 
 def _dependency_file(source: str, output: str | None) -> str:

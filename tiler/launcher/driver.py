@@ -115,6 +115,15 @@ def _write_text(path: str, text: str) -> None:
         raise
 
 
+def _may_have_region(path: str) -> bool:
+    """Whether the file at ``path`` mentions ``scop`` at all (the regions are found in the
+    source's own text; a file without the word needs no preprocessing, tiling or cache)."""
+    try:
+        return b"scop" in Path(path).read_bytes()
+    except OSError:
+        return False          # the compiler will say that it cannot read it
+
+
 def _tiled_source(compiler: list[str], plan: Compilation, source: Source, preprocessed: bytes,
                   settings: LauncherSettings) -> TiledSource:
     """Return the tiled text of ``source`` (from the cache when it has been tiled before;
@@ -253,7 +262,8 @@ def run_cc(arguments: list[str]) -> int:
         print(f"tiler cc: error: {FLAGS_VARIABLE}: {error}", file=sys.stderr)
         return EXIT_USAGE
     plan = classify(compiler_arguments)
-    if isinstance(plan, PassThrough):
+    if isinstance(plan, PassThrough) or not any(_may_have_region(source.path)
+                                                for source in plan.sources):
         return _exec([*compiler, *compiler_arguments])
     try:
         return compile_tiled(compiler, plan, settings)

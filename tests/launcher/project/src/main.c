@@ -1,17 +1,7 @@
-#include <stdio.h>
 #include "arrays.h"
 #include "sizes.h"
 
 static double squares[POINTS * POINTS / 256 + 1];
-
-void print_array(const char *name, const double *values, int count)
-{
-  int i;
-  printf("%s:", name);
-  for (i = 0; i < count; i++)
-    printf(" %a", values[i]);
-  printf("\n");
-}
 
 int main(void)
 {
