@@ -156,22 +156,80 @@ def _diagnostics(stderr: str, name: str) -> list[str]:
             and (": error:" in line or ": warning:" in line)]
 
 
-def test_compile_error_points_at_the_users_line(cc, launcher, environment, tmp_path):
+def _with_lines_after_the_region(directory: Path, added: list[str]) -> tuple[Path, int]:
+    """Write the project's matmul.c with ``added`` lines after its region; return the file
+    and the line number of the first added line."""
     lines = (PROJECT / "src" / "matmul.c").read_text().splitlines()
     after_region = lines.index("#pragma endscop") + 1
-    lines.insert(after_region, "  undeclared_name = 1;")
-    (tmp_path / "broken.c").write_text("\n".join(lines) + "\n")
+    lines[after_region:after_region] = added
+    path = directory / "edited.c"
+    path.write_text("\n".join(lines) + "\n")
+    return path, after_region + 1
+
+
+def _quoted(text: str) -> str:
+    return text.replace("\u2018", "'").replace("\u2019", "'")
+
+
+def test_diagnostics_point_at_the_users_lines(cc, launcher, environment, tmp_path):
+    # Below the region the tiled text has many more lines: the #line markers keep a warning
+    # there on the user's line.
+    _, line = _with_lines_after_the_region(tmp_path, ["  int unused_after_region;"])
     flags = [*EXACT, "-Wall", f"-I{PROJECT / 'include'}", f"-iquote{PROJECT / 'src'}", "-c",
-             "broken.c"]
+             "edited.c"]
+    plain = _run([*cc, *flags, "-o", "plain.o"], tmp_path, environment)
+    tiled = _run([*launcher, *cc, *flags, "-o", "tiled.o"], tmp_path, environment)
+    assert "edited.c:15:1: remark: tiler: tiled" in tiled.stderr
+    expected = _diagnostics(plain.stderr, "edited.c")
+    assert f"edited.c:{line}:7: warning: unused variable 'unused_after_region'" in \
+        _quoted("\n".join(expected))
+    assert _diagnostics(tiled.stderr, "edited.c") == expected
+    assert (tmp_path / "plain.o").read_bytes() != (tmp_path / "tiled.o").read_bytes()
+
+
+def test_compile_error_points_at_the_users_line(cc, launcher, environment, tmp_path):
+    _, line = _with_lines_after_the_region(tmp_path, ["  undeclared_name = 1;"])
+    flags = [*EXACT, "-Wall", f"-I{PROJECT / 'include'}", f"-iquote{PROJECT / 'src'}", "-c",
+             "edited.c"]
     plain = _run([*cc, *flags, "-o", "plain.o"], tmp_path, environment, check=False)
     tiled = _run([*launcher, *cc, *flags, "-o", "tiled.o"], tmp_path, environment, check=False)
     assert plain.returncode != 0 and tiled.returncode != 0
-    assert "broken.c:15:1: remark: tiler: tiled" in tiled.stderr
-    expected = _diagnostics(plain.stderr, "broken.c")
-    assert f"broken.c:{after_region + 1}:3: error: 'undeclared_name' undeclared" in \
-        "\n".join(expected).replace("\u2018", "'").replace("\u2019", "'")
-    assert _diagnostics(tiled.stderr, "broken.c") == expected
+    assert "edited.c:15:1: remark: tiler: tiled" in tiled.stderr
+    expected = _diagnostics(plain.stderr, "edited.c")
+    assert f"edited.c:{line}:3: error: 'undeclared_name' undeclared" in \
+        _quoted("\n".join(expected))
+    assert _diagnostics(tiled.stderr, "edited.c") == expected
     assert not (tmp_path / "tiled.o").exists()
+    # With --tiler-strict the tiled text's own diagnostics are shown: on the same lines.
+    strict = _run([*launcher, *cc, "--tiler-strict", *flags, "-o", "tiled.o"], tmp_path,
+                  environment, check=False)
+    assert strict.returncode != 0 and _diagnostics(strict.stderr, "edited.c") == expected
+
+
+def test_a_tiled_text_that_does_not_compile_is_compiled_as_written(cc, tmp_path, monkeypatch,
+                                                                  capfd):
+    from tiler import pipeline
+    from tiler.launcher import driver, run_cc
+    real = pipeline.tile_source
+
+    def broken(text, filename, options):
+        result = real(text, filename, options)
+        return pipeline.TileResult(result.text.replace("#pragma endscop", "}}\n#pragma endscop"),
+                                   result.regions)
+
+    monkeypatch.setattr(pipeline, "tile_source", broken)
+    monkeypatch.setattr(driver, "_exec", lambda command: pytest.fail(f"exec of {command}"))
+    monkeypatch.setenv("TILER_FLAGS", TILER_FLAGS)
+    monkeypatch.setenv("TILER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    flags = [*EXACT, f"-I{PROJECT / 'include'}", "-c", str(PROJECT / "src" / "matmul.c")]
+    assert run_cc([*cc, *flags, "-o", "launched.o"]) == 0
+    assert "matmul.c:1:1: note: tiler: the tiled text did not compile; compiled as written" \
+        in capfd.readouterr().err
+    subprocess.run([*cc, *flags, "-o", "plain.o"], check=True)
+    assert (tmp_path / "launched.o").read_bytes() == (tmp_path / "plain.o").read_bytes()
+    assert run_cc([*cc, "--tiler-strict", *flags, "-o", "strict.o"]) != 0
+    assert "error:" in capfd.readouterr().err and not (tmp_path / "strict.o").exists()
 
 
 def test_region_tiler_cannot_handle_is_a_note_or_with_strict_an_error(cc, launcher, environment,

@@ -62,9 +62,12 @@ def _preprocessed_texts(compiler: list[str], plan: Compilation, directories: lis
     will say why when it compiles). A string says why no source may move: with the
     ``-iquote`` of their ``directories`` some header would be found elsewhere."""
     quote = tuple(_quote_arguments(directories))
-    runs = [(_preprocess(compiler, plan.preprocessing_arguments(source)),
-             _preprocess(compiler, quote + plan.preprocessing_arguments(source)))
-            for source in plan.sources]
+    try:
+        runs = [(_preprocess(compiler, plan.preprocessing_arguments(source)),
+                 _preprocess(compiler, quote + plan.preprocessing_arguments(source)))
+                for source in plan.sources]
+    except OSError:
+        return None                  # the compiler does not run; running it will say so
     texts: list[bytes] = []
     failed = moved = False
     for plain, quoted in runs:
@@ -109,6 +112,8 @@ def _write_text(path: str, text: str) -> None:
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(text.encode("utf-8", errors="surrogateescape"))
+        if target.exists():
+            os.chmod(temporary, target.stat().st_mode & 0o7777)
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -201,8 +206,9 @@ def compile_tiled(compiler: list[str], plan: Compilation, settings: LauncherSett
     if preprocessed is None:
         return _exec(original)
     if isinstance(preprocessed, str):
+        kind = "error" if settings.strict else "note"
         for source in plan.sources:
-            print(f"{source.path}:1:1: note: tiler: {preprocessed}", file=sys.stderr)
+            print(f"{source.path}:1:1: {kind}: tiler: {preprocessed}", file=sys.stderr)
         return EXIT_INPUT if settings.strict else _exec(original)
     with tempfile.TemporaryDirectory(prefix="tiler-cc-") as private:
         moved: dict[int, str] = {}
@@ -221,16 +227,44 @@ def compile_tiled(compiler: list[str], plan: Compilation, settings: LauncherSett
         command = [*compiler, *_quote_arguments(directories),
                    *_debug_names(plan, moved), *arguments]
         try:
-            status = subprocess.run(command, check=False).returncode
+            tiled = subprocess.run(command, check=False, stderr=subprocess.PIPE)
         except OSError as error:
             print(f"tiler cc: error: cannot run '{compiler[0]}': {error.strerror}",
                   file=sys.stderr)
             return EXIT_INPUT
-        if status == 0:
-            _rename_in_dependency_files(plan.dependency_files,
-                                        {moved[source.index]: source.path
-                                         for source in plan.sources if source.index in moved})
-        return status
+        if tiled.returncode == 0 or settings.strict:
+            _write_diagnostics(tiled.stderr)
+            if tiled.returncode == 0:
+                _rename_in_dependency_files(plan.dependency_files,
+                                            {moved[source.index]: source.path
+                                             for source in plan.sources
+                                             if source.index in moved})
+            return tiled.returncode
+    return _compile_as_written(original, plan)
+
+
+def _write_diagnostics(text: bytes) -> None:
+    """Pass the compiler's captured diagnostics on to our standard error."""
+    sys.stderr.flush()
+    stream = getattr(sys.stderr, "buffer", None)
+    if stream is not None:
+        stream.write(text)
+    else:
+        sys.stderr.write(text.decode(errors="replace"))
+    sys.stderr.flush()
+
+
+def _compile_as_written(command: list[str], plan: Compilation) -> int:
+    """Compile the sources as written after the tiled text failed to compile: when they
+    compile, tiler was at fault (a note says so); when not, the user sees the compiler's own
+    diagnostics of their files. Return the compiler's exit code."""
+    written = subprocess.run(command, check=False, stderr=subprocess.PIPE)
+    if written.returncode == 0:
+        for source in plan.sources:
+            print(f"{source.path}:1:1: note: tiler: the tiled text did not compile; compiled "
+                  f"as written", file=sys.stderr)
+    _write_diagnostics(written.stderr)
+    return written.returncode
 
 
 USAGE = ("usage: tiler cc [COMPILER] ARGS...   (tiler's options in $TILER_FLAGS)\n"
