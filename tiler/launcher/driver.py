@@ -11,6 +11,7 @@ rewritten to name the user's source. Whatever tiler cannot do leaves the source 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,6 +45,12 @@ def _exec(command: list[str]) -> int:
     except OSError as error:
         print(f"tiler cc: error: cannot run '{command[0]}': {error.strerror}", file=sys.stderr)
     return EXIT_INPUT
+
+
+def _exec_after_removing(directory: str, command: list[str]) -> int:
+    """``_exec(command)`` once ``directory`` is gone (an exec skips every cleanup)."""
+    shutil.rmtree(directory, ignore_errors=True)
+    return _exec(command)
 
 
 def _preprocess(compiler: list[str], arguments: tuple[str, ...]
@@ -210,7 +217,7 @@ def compile_tiled(compiler: list[str], plan: Compilation, settings: LauncherSett
         for source in plan.sources:
             print(f"{source.path}:1:1: {kind}: tiler: {preprocessed}", file=sys.stderr)
         return EXIT_INPUT if settings.strict else _exec(original)
-    with tempfile.TemporaryDirectory(prefix="tiler-cc-") as private:
+    with tempfile.TemporaryDirectory(prefix="tiler-cc-", ignore_cleanup_errors=True) as private:
         moved: dict[int, str] = {}
         failed = False
         for number, (source, text) in enumerate(zip(plan.sources, preprocessed)):
@@ -222,7 +229,7 @@ def compile_tiled(compiler: list[str], plan: Compilation, settings: LauncherSett
         if failed:
             return EXIT_INPUT
         if not moved:
-            return _exec(original)
+            return _exec_after_removing(private, original)
         arguments = [moved.get(index, argument) for index, argument in enumerate(plan.arguments)]
         command = [*compiler, *_quote_arguments(directories),
                    *_debug_names(plan, moved), *arguments]
