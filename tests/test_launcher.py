@@ -191,6 +191,26 @@ def test_diagnostics_point_at_the_users_lines(cc, launcher, environment, tmp_pat
     assert (tmp_path / "plain.o").read_bytes() != (tmp_path / "tiled.o").read_bytes()
 
 
+@pytest.mark.skipif(shutil.which("readelf") is None, reason="readelf (binutils) is missing")
+def test_debug_information_names_the_users_source(cc, launcher, environment, tmp_path):
+    flags = [*EXACT, "-g", f"-I{PROJECT / 'include'}", "-c", str(PROJECT / "src" / "matmul.c")]
+    _run([*cc, *flags, "-o", "plain.o"], tmp_path, environment)
+    tiled = _run([*launcher, *cc, *flags, "-o", "tiled.o"], tmp_path, environment)
+    assert "remark: tiler: tiled" in tiled.stderr
+
+    def debug_dump(name: str) -> str:
+        return _run(["readelf", "--debug-dump=info,decodedline", name], tmp_path,
+                    environment).stdout
+
+    plain_dump, tiled_dump = debug_dump("plain.o"), debug_dump("tiled.o")
+    assert "tiler-cc-" not in tiled_dump
+    names = [line.split(":", 1)[-1].strip() for line in tiled_dump.splitlines()
+             if "DW_AT_name" in line][:1]
+    assert names and names == [line.split(":", 1)[-1].strip() for line in
+                               plain_dump.splitlines() if "DW_AT_name" in line][:1]
+    assert str(PROJECT / "src" / "matmul.c") in names[0]
+
+
 def test_compile_error_points_at_the_users_line(cc, launcher, environment, tmp_path):
     _, line = _with_lines_after_the_region(tmp_path, ["  undeclared_name = 1;"])
     flags = [*EXACT, "-Wall", f"-I{PROJECT / 'include'}", f"-iquote{PROJECT / 'src'}", "-c",
