@@ -270,6 +270,42 @@ def test_region_tiler_cannot_handle_is_a_note_or_with_strict_an_error(cc, launch
     assert not (tmp_path / "strict.o").exists()
 
 
+def test_a_header_that_the_moved_source_would_find_elsewhere_keeps_it_as_written(
+        cc, launcher, environment, tmp_path):
+    # inc/choice.h includes "value.h": in the plain build from lib/ (-I order); from the
+    # source's directory once that is an -iquote directory. The launcher must see it.
+    for path, text in {"src/main.c": _REGION_PROGRAM, "inc/choice.h": '#include "value.h"\n',
+                       "src/value.h": "#define VALUE 1\n", "lib/value.h": "#define VALUE 2\n"
+                       }.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    flags = [*EXACT, "-Iinc", "-Ilib", "src/main.c"]
+    built = _run([*launcher, *cc, *flags, "-o", "launched"], tmp_path, environment)
+    assert "src/main.c:1:1: note: tiler: a header would be found in another directory" \
+        in built.stderr
+    assert _program_output(tmp_path / "launched").startswith("value 2\n")
+    _run([*cc, *flags, "-o", "plain"], tmp_path, environment)
+    assert _program_output(tmp_path / "launched") == _program_output(tmp_path / "plain")
+
+
+_REGION_PROGRAM = """\
+#include <stdio.h>
+#include "choice.h"
+static double a[40][40];
+int main(void)
+{
+  int i, j;
+#pragma scop
+  for (i = 1; i < 40; i++)
+    for (j = 1; j < 40; j++)
+      a[i][j] = a[i - 1][j] + a[i][j - 1] + VALUE;
+#pragma endscop
+  printf("value %d\\n%a\\n", VALUE, a[39][39]);
+  return 0;
+}
+"""
+
+
 def test_openmp_compile_gets_parallel_loops(cc, launcher, environment, tmp_path):
     flags = [*EXACT, "-fopenmp", f"-I{PROJECT / 'include'}"]
     sources = [str(PROJECT / "src" / name)
