@@ -12,6 +12,7 @@ import json
 import math
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ from tiler.bench import (
 )
 from tiler.bench import variants as bench_variants
 from tiler.bench.command import suite_files
+from tiler.bench.harness import CONTRACTION_NOTE, CONTRACTION_TOLERANCE
 from tiler.bench.programs import Output, compare_outputs, load_kernel, measure
 from tiler.bench.tune import TUNING_SIZES
 from tiler.hierarchy import parse_cache_sizes
@@ -431,3 +433,115 @@ def test_a_file_the_pass_rejects_is_timed_as_the_original_only(tmp_path, cc):
     for name in ("default", "fixed32", "autotuned"):
         assert result.variants[name].status == "tile-error", name
     assert "error" in result.variants["default"].note
+
+
+# A product whose first update fuses with the scaling in the tiled code: under -march=native
+# gcc contracts the two differently than in the original (last bits of single elements, which
+# a checksum would hide, so every element is printed).
+SCALED_PRODUCT = TIMER + """\
+#define ROWS 67
+#define COLUMNS 45
+#define INNER 53
+static double left[ROWS][INNER], right[INNER][COLUMNS], product[ROWS][COLUMNS];
+void matmul(void)
+{
+  int i, j, k;
+  for (i = 0; i < ROWS; i++)
+    for (k = 0; k < INNER; k++)
+      left[i][k] = (double) ((i * 7 + k * 3) % 19) / 19.0 - 0.4;
+  for (k = 0; k < INNER; k++)
+    for (j = 0; j < COLUMNS; j++)
+      right[k][j] = (double) ((k * 5 + j * 11) % 23) / 23.0 + 0.1;
+#pragma scop
+  for (i = 0; i < ROWS; i++)
+    for (j = 0; j < COLUMNS; j++) {
+      product[i][j] = 0.5 * product[i][j];
+      for (k = 0; k < INNER; k++)
+        product[i][j] += 1.25 * left[i][k] * right[k][j];
+    }
+#pragma endscop
+}
+
+int main(void)
+{
+  int i, j;
+  struct timespec start, stop;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  matmul();
+""" + REPORT + """\
+  for (i = 0; i < ROWS; i++)
+    for (j = 0; j < COLUMNS; j++)
+      printf("%.17g\\n", product[i][j]);
+  return 0;
+}
+"""
+
+
+def _has_fused_multiply_add(cc: tuple[str, ...]) -> bool:
+    macros = subprocess.run([*cc, "-march=native", "-dM", "-E", "-"], input="",
+                            capture_output=True, text=True, check=False).stdout
+    return "__FMA__" in macros
+
+
+def test_a_difference_from_contraction_alone_is_timed_with_a_note(tmp_path, cc):
+    if not _has_fused_multiply_add(cc):
+        pytest.skip("this machine has no fused multiply-add for the compiler to contract into")
+    kernel = write_kernel(tmp_path, "product", SCALED_PRODUCT)
+    # No tolerance, so any difference goes through the check with contraction off.
+    settings = settings_for(cc, flags=("-O3", "-march=native"), relative_tolerance=0.0)
+    variants = bench_kernels([kernel], settings, tmp_path / "builds").kernels[0].variants
+    contracted = [variant for variant in variants.values() if variant.note == CONTRACTION_NOTE]
+    assert contracted, {name: (v.status, v.max_relative_difference) for name, v in
+                        variants.items()}
+    for variant in contracted:
+        assert variant.ok and len(variant.times_s) == 2
+        assert 0 < variant.max_relative_difference <= CONTRACTION_TOLERANCE
+    for variant in variants.values():
+        assert variant.ok and (variant.note == CONTRACTION_NOTE) == \
+            (variant.max_relative_difference > 0)
+
+
+def test_a_small_difference_that_stays_without_contraction_is_wrong(tmp_path, cc, monkeypatch):
+    real = pipeline.tile_source
+
+    def nudged(text, filename, options):   # off by a relative 1e-12: not contraction
+        result = real(text, filename, options)
+        return pipeline.TileResult(re.sub(r"^(#define S0\(.*)$", r"\1 * (1 + 1e-12)",
+                                          result.text, count=1, flags=re.MULTILINE),
+                                   result.regions)
+
+    monkeypatch.setattr(pipeline, "tile_source", nudged)
+    kernel = write_kernel(tmp_path, "matmul", MATMUL)
+    settings = settings_for(cc, relative_tolerance=1e-15)
+    variants = bench_kernels([kernel], settings, tmp_path / "builds").kernels[0].variants
+    assert variants["fixed32"].status == "wrong"
+    assert "not explained by floating-point contraction" in variants["fixed32"].note
+
+
+def test_a_search_whose_candidates_all_differ_says_so(tmp_path, cc, monkeypatch):
+    real = pipeline.tile_source
+
+    def miscompiled(text, filename, options):   # every fixed size tiles wrongly
+        result = real(text, filename, options)
+        if options.tile_sizes is None:
+            return result
+        return pipeline.TileResult(re.sub(r"^(#define S0\(.*?) \+ ", r"\1 - ", result.text,
+                                          count=1, flags=re.MULTILINE), result.regions)
+
+    monkeypatch.setattr(pipeline, "tile_source", miscompiled)
+    kernel = write_kernel(tmp_path, "matmul", MATMUL)
+    settings = settings_for(cc, autotune="exhaustive", exhaustive_sizes=(4, 8))
+    result = bench_kernels([kernel], settings, tmp_path / "builds").kernels[0]
+    autotuned = result.variants["autotuned"]
+    assert autotuned.status == "wrong"
+    assert autotuned.note.startswith("all 8 candidates built and ran, but every output differed")
+    assert "build err" not in describe_suite(bench_kernels([kernel], settings,
+                                                           tmp_path / "again"))
+
+
+def test_a_failed_search_counts_each_reason():
+    from tiler.bench.harness import describe_failed_search
+    status, note = describe_failed_search(["wrong", "build-error", "wrong"])
+    assert status == "wrong"
+    assert note == ("no candidate of the search counts: 2 differed from the original's output, "
+                    "1 did not build")

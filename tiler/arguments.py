@@ -39,6 +39,24 @@ def add_hierarchy_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a hierarchy as printed by 'tiler probe --json'")
 
 
+def add_tiling_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options that say how to tile (``tiler tile``'s, also read from ``TILER_FLAGS``
+    by ``tiler cc``): sizes, caches, ``--parallel``, ``--report``, ``--no-tile``."""
+    sizes = parser.add_mutually_exclusive_group()
+    sizes.add_argument("--tile-sizes", metavar="32,32,8", type=size_list,
+                       help="tile sizes, outermost first, for every band")
+    sizes.add_argument("--tile-sizes-file", metavar="tile.sizes",
+                       help="PLUTO-style file: one size per line")
+    add_hierarchy_arguments(parser)
+    parser.add_argument("--parallel", action="store_true",
+                        help="mark the outermost parallel tile loop with an OpenMP pragma")
+    parser.add_argument("--report", action="store_true", help="describe each region on stderr")
+    parser.add_argument("--no-tile", action="store_true",
+                        help="regenerate the code from the schedule without tiling")
+    parser.add_argument("--always-tile", action="store_true",
+                        help="tile every band, also where the model predicts no gain")
+
+
 def hierarchy_from_arguments(args: argparse.Namespace) -> Hierarchy | None:
     """Return the hierarchy ``--cache-sizes``/``--hierarchy`` give, None when neither does."""
     from tiler.hierarchy import load_hierarchy, parse_cache_sizes

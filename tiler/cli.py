@@ -9,11 +9,10 @@ import traceback
 from typing import TYPE_CHECKING
 
 from tiler.arguments import (
-    add_hierarchy_arguments,
     add_preprocessor_arguments,
+    add_tiling_arguments,
     hierarchy_from_arguments,
     preprocessor_from_arguments,
-    size_list,
 )
 from tiler.errors import TilerError
 
@@ -53,19 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="output file of a single input, '-' for stdout")
     tile.add_argument("--in-place", action="store_true",
                       help="write the result over the input file (atomically)")
-    sizes = tile.add_mutually_exclusive_group()
-    sizes.add_argument("--tile-sizes", metavar="32,32,8", type=size_list,
-                       help="tile sizes, outermost first, for every band")
-    sizes.add_argument("--tile-sizes-file", metavar="tile.sizes",
-                       help="PLUTO-style file: one size per line")
-    add_hierarchy_arguments(tile)
-    tile.add_argument("--parallel", action="store_true",
-                      help="mark the outermost parallel tile loop with an OpenMP pragma")
-    tile.add_argument("--report", action="store_true", help="describe each region on stderr")
-    tile.add_argument("--no-tile", action="store_true",
-                      help="regenerate the code from the schedule without tiling")
-    tile.add_argument("--always-tile", action="store_true",
-                      help="tile every band, also where the model predicts no gain")
+    add_tiling_arguments(tile)
     add_preprocessor_arguments(tile)
 
     probe = commands.add_parser("probe", help="measure the cache hierarchy")
@@ -79,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 "default tiling, fixed 32, an auto-tuned tiling and Polly.")
     from tiler.bench.command import add_bench_arguments
     add_bench_arguments(bench)
+
+    commands.add_parser("cc", help="a compiler launcher that tiles C sources as they build",
+                        add_help=False, description="tiler cc [COMPILER] ARGS... (see README)")
 
     qmoe = commands.add_parser("qmoe", help="the QMoE sub-1-bit MoE decoding workload")
     from tiler.qmoe.cli import add_qmoe_arguments
@@ -269,9 +259,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code. No traceback reaches the user: bad input
     is a located error (exit 1), a bad command line exit 2, a failure of tiler itself a
     short message asking for a report (exit 3)."""
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["cc"]:            # the compiler's own options are not tiler's
+        from tiler.launcher import run_cc
+        return run_cc(arguments[1:])
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(arguments)
     except SystemExit as exit_:
         return EXIT_USAGE if exit_.code not in (0, None) else EXIT_OK
     try:

@@ -62,7 +62,9 @@ class TileOptions:
     ``tile=False`` regenerates code without tiling. ``preprocessor`` (None: read the text as
     it is) gives each region as the compiler will see it; ``parameter_values`` are sizes for
     the cost model (``--param N=4000``), over those the preprocessor knows. ``decide``: with
-    the model's sizes, leave a band alone when tiling it is not predicted to pay."""
+    the model's sizes, leave a band alone when tiling it is not predicted to pay.
+    ``line_markers`` puts ``#line`` markers around each replaced region, so the compiler
+    names the original lines."""
 
     tile_sizes: tuple[int, ...] | None = None
     hierarchy: Hierarchy | None = None
@@ -72,6 +74,7 @@ class TileOptions:
     preprocessor: Preprocessor | None = DEFAULT_PREPROCESSOR
     parameter_values: tuple[tuple[str, int], ...] = ()
     decide: bool = True
+    line_markers: bool = False
 
 
 @dataclass(frozen=True)
@@ -314,6 +317,10 @@ def tile_source(text: str, filename: str | None = None,
                                  "compiler)", error.line, error.column, error.filename) from None
             reports.append(report)
             if new_text is not None:
+                if options.line_markers:
+                    new_text = _between_line_markers(new_text, region.first_line,
+                                                     text.count("\n", 0, region.end) + 1,
+                                                     filename or "<input>")
                 pieces += [text[position:region.start], new_text]
                 position = region.end
         pieces.append(text[position:])
@@ -332,6 +339,15 @@ def _preprocessed(text: str, filename: str | None, options: TileOptions,
     pragma_lines = [(region.first_line - 1, text.count("\n", 0, region.end) + 1)
                     for region in regions]
     return preprocess(text, filename or "<stdin>", options.preprocessor, pragma_lines)
+
+
+def _between_line_markers(code: str, first_line: int, next_line: int, filename: str) -> str:
+    """Return the generated ``code`` of a region after a ``#line`` marker naming the region's
+    first line, followed by one that gives the text after it its original line again."""
+    name = filename.replace("\\", "\\\\").replace('"', '\\"')
+    ending = "" if code.endswith("\n") or not code else "\n"
+    return (f'#line {first_line} "{name}"\n{code}{ending}'
+            f'#line {next_line} "{name}"\n')
 
 
 def read_source(path: str | Path) -> str:
