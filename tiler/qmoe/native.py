@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import hashlib
+import json
+import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from tiler.errors import TilerError
+from tiler.hierarchy import cache_dir
 from tiler.native import build_shared_library, compiler_is_gcc
 from tiler.qmoe.dictionary import DICTIONARY_SIZE, MAX_WORD_NONZEROS, MAX_WORD_PAIRS, Dictionary
 from tiler.qmoe.format import DIGIT_TO_TERNARY, CompressedLayer, bf16_values
@@ -27,8 +31,10 @@ DEFAULT_CFLAGS = ("-O3", "-march=native")
 # kernel's point loops into one token loop it then leaves scalar, 3x slower at 32 tokens
 # (tiled, or written in that order by hand). Clang has no such option.
 GCC_CFLAGS = ("-fno-loop-unroll-and-jam",)
-# Position-independent shared object: what ctypes loads.
-_LIBRARY_FLAGS = ("-std=gnu11",)
+# Position-independent shared object: what ctypes loads. OpenMP always: the tiled kernel's
+# parallel loops and the batch-1 kernel's row loop run on ``set_threads`` threads (one by
+# default, where OpenMP costs nothing measurable).
+_LIBRARY_FLAGS = ("-std=gnu11", "-fopenmp")
 MATVEC_SOURCE = "decode_matvec.c"
 MATMAT_SOURCE = "decode_matmat.c"
 HEADER = "qmoe_decode.h"
@@ -149,10 +155,22 @@ def _pointer(array: np.ndarray) -> ctypes.c_void_p:
 
 @dataclass(frozen=True)
 class DecodingKernels:
-    """The two decoding kernels, loaded: batch 1 and a batch of tokens."""
+    """The two decoding kernels, loaded: batch 1 and a batch of tokens. ``tiled`` and
+    ``parallel``: whether ``tiler tile`` reported the batched kernel's region tiled and marked
+    a parallel loop in it (``note``: what it said); the packaged nest is neither."""
 
     matvec_function: Callable
     matmat_function: Callable
+    threads_function: Callable
+    tiled: bool = False
+    parallel: bool = False
+    note: str = "the packaged nest, not tiled"
+
+    def set_threads(self, threads: int) -> None:
+        """Run the kernels' parallel loops on ``threads`` OpenMP threads from now on."""
+        if threads < 1:
+            raise TilerError(f"threads must be at least 1, got {threads}")
+        self.threads_function(threads)
 
     def matvec(self, layer: KernelLayer, vector: np.ndarray) -> np.ndarray:
         """Return ``W @ vector`` (float32[rows]) for a float[columns] vector."""
@@ -211,22 +229,64 @@ def load_kernels(matmat_source: str | None = None,
     matvec = _load_function(kernel_source(MATVEC_SOURCE), "qmoe_matvec", cflags)
     matmat = _load_function(matmat_source if matmat_source is not None
                             else kernel_source(MATMAT_SOURCE), "qmoe_matmat", cflags)
-    return DecodingKernels(matvec, matmat)
+    threads = _load_function(kernel_source(MATVEC_SOURCE), "qmoe_set_threads", cflags)
+    return DecodingKernels(matvec, matmat, threads)
 
 
-def tiled_matmat_source(tile_sizes: tuple[int, ...] | None = None) -> str:
-    """Return the batched kernel as ``tiler tile`` rewrites it: sizes from the cache model on
-    the measured hierarchy, or ``tile_sizes``."""
+@dataclass(frozen=True)
+class TiledSource:
+    """The batched kernel as ``tiler tile`` left it: its text, whether the pass reported its
+    region tiled (and, with ``parallel``, marked a parallel loop) and the pass's note."""
+
+    text: str
+    tiled: bool
+    parallel: bool
+    note: str
+
+
+def tiled_matmat_source(tile_sizes: tuple[int, ...] | None = None,
+                        parallel: bool = False) -> TiledSource:
+    """Return the batched kernel as ``tiler tile`` rewrites it (with ``parallel``, as
+    ``--parallel`` does): sizes from the cache model on the measured hierarchy, or
+    ``tile_sizes``. The result is cached by kernel text, options and hierarchy, so a process
+    that runs a layer does not load the polyhedral pass once the kernel has been tiled."""
+    from tiler.hierarchy import default_hierarchy
+    source = kernel_source(MATMAT_SOURCE)
+    hierarchy = None if tile_sizes else default_hierarchy()
+    key = hashlib.sha256("\0".join([source, repr(tile_sizes), repr(parallel),
+                                     hierarchy.to_json() if hierarchy else ""]).encode())
+    cached = cache_dir() / "qmoe" / f"tiled-{key.hexdigest()[:16]}.json"
+    try:
+        return TiledSource(**json.loads(cached.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        pass
     from tiler.pipeline import TileOptions, tile_source
-    options = TileOptions(tile_sizes=tile_sizes) if tile_sizes else TileOptions()
-    return tile_source(kernel_source(MATMAT_SOURCE), filename=MATMAT_SOURCE, options=options).text
+    options = TileOptions(tile_sizes=tile_sizes, hierarchy=hierarchy, parallel=parallel)
+    result = tile_source(source, filename=MATMAT_SOURCE, options=options)
+    tiled = bool(result.regions) and all(region.tiled for region in result.regions)
+    found = TiledSource(result.text, tiled, parallel and "#pragma omp parallel" in result.text,
+                        "; ".join(region.note for region in result.regions) or "no region")
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cached.with_name(f".{cached.name}.{os.getpid()}")
+        temporary.write_text(json.dumps(asdict(found)), encoding="utf-8")
+        temporary.replace(cached)
+    except OSError:
+        pass  # no cache: the next process tiles again
+    return found
 
 
 def load_tiled_kernels(tile_sizes: tuple[int, ...] | None = None,
-                       cflags: tuple[str, ...] = DEFAULT_CFLAGS) -> DecodingKernels:
-    """Return the kernels with the batched one tiled by the tiler (``tiled_matmat_source``):
-    the one to use, the packaged nest decodes the whole matrix once per token."""
-    return load_kernels(tiled_matmat_source(tile_sizes), cflags)
+                       cflags: tuple[str, ...] = DEFAULT_CFLAGS,
+                       parallel: bool = False) -> DecodingKernels:
+    """Return the kernels with the batched one as the tiler rewrote it
+    (``tiled_matmat_source``): the one to use, the packaged nest decodes the whole matrix once
+    per token. ``tiled`` and ``parallel`` of the result say what the pass reported; a region
+    it left alone is the packaged nest again, and is not called tiled."""
+    tiled = tiled_matmat_source(tile_sizes, parallel)
+    kernels = load_kernels(tiled.text, cflags)
+    return DecodingKernels(kernels.matvec_function, kernels.matmat_function,
+                           kernels.threads_function, tiled.tiled, tiled.parallel, tiled.note)
 
 
 @functools.cache
@@ -237,7 +297,9 @@ def _load_function(source: str, symbol: str, cflags: tuple[str, ...]) -> Callabl
     except AttributeError:
         raise TilerError(f"the kernel source defines no function {symbol}") from None
     function.restype = None
-    if symbol == "qmoe_matvec":
+    if symbol == "qmoe_set_threads":
+        function.argtypes = [ctypes.c_int]
+    elif symbol == "qmoe_matvec":
         function.argtypes = [ctypes.c_int] + [ctypes.c_void_p] * 6
     else:
         function.argtypes = [ctypes.c_int] * 4 + [ctypes.c_void_p] * 6
