@@ -29,7 +29,13 @@ import numpy as np
 
 from tiler.errors import TilerError
 from tiler.qmoe.format import CompressedModel, model_arrays, model_from_arrays, write_arrays
-from tiler.qmoe.layer import DenseLayer, LayerConfig
+from tiler.qmoe.layer import (
+    DEFAULT_ACTIVATION,
+    DEFAULT_CAPACITY_FACTOR,
+    DEFAULT_TOP_K,
+    DenseLayer,
+    LayerConfig,
+)
 from tiler.qmoe.matrices import checked_matrix, safetensors_entries, safetensors_tensor
 
 _SWITCH_ROUTER = "{prefix}.mlp.router.classifier.weight"
@@ -57,19 +63,19 @@ def expert_names(expert: int) -> tuple[str, str]:
 
 
 def is_layer_file(path: str | Path, prefix: str | None = None) -> bool:
-    """Return whether the safetensors file at ``path`` holds a layer (a router) in either
-    naming (with ``prefix``: the Switch naming under that prefix)."""
+    """Return whether the safetensors file at ``path`` holds an MoE layer (a router or expert
+    matrices in either naming; with ``prefix``, it must)."""
     names = safetensors_entries(Path(path))
-    if prefix is not None:
-        return True
-    return _SHORT_ROUTER in names or any(n.endswith(".mlp.router.classifier.weight")
-                                         for n in names)
+    return prefix is not None or any(
+        name == _SHORT_ROUTER or name.endswith(".mlp.router.classifier.weight")
+        or _SHORT_EXPERT.match(name) or _SWITCH_EXPERT.match(name) for name in names)
 
 
 def read_dense_layer(path: str | Path, prefix: str | None = None,
-                     config: LayerConfig | None = None) -> DenseLayer:
+                     activation: str = DEFAULT_ACTIVATION, top_k: int = DEFAULT_TOP_K,
+                     capacity_factor: float = DEFAULT_CAPACITY_FACTOR) -> DenseLayer:
     """Return the layer stored at ``path`` (``.safetensors``, either naming; ``prefix`` chooses
-    a layer in the Switch naming), with ``config``'s activation, top-k and capacity factor."""
+    a layer in the Switch naming) with that activation, top-k and capacity factor."""
     path = Path(path)
     entries = safetensors_entries(path)
     router_name, experts = _layer_names(entries, prefix, path)
@@ -106,9 +112,11 @@ def read_dense_layer(path: str | Path, prefix: str | None = None,
                                  f"d_ff {hidden_width})", filename=str(path))
         wi.append(inner)
         wo.append(outer)
-    base = config or LayerConfig(count, model_width, hidden_width)
-    layer_config = LayerConfig(count, model_width, hidden_width, base.activation, base.top_k,
-                               base.capacity_factor)
+    try:
+        layer_config = LayerConfig(count, model_width, hidden_width, activation, top_k,
+                                   capacity_factor)
+    except TilerError as error:
+        raise error.with_filename(str(path)) from None
     return DenseLayer(layer_config, router, tuple(wi), tuple(wo))
 
 
@@ -130,9 +138,15 @@ def _layer_names(entries: dict, prefix: str | None,
             if match:
                 experts.setdefault(int(match["n"]), {})[match["m"]] = name
         return router, experts
+    if prefix is None and any(_SHORT_EXPERT.match(name) for name in entries):
+        raise TilerError(f"missing tensor '{_SHORT_ROUTER}' (the router of the experts "
+                         f"'experts.N.wi.weight')", filename=str(path))
     if prefix is None:
         prefixes = sorted(n.removesuffix(".mlp.router.classifier.weight") for n in entries
                           if n.endswith(".mlp.router.classifier.weight"))
+        if not prefixes:
+            prefixes = sorted({match["prefix"] for match in map(_SWITCH_EXPERT.match, entries)
+                               if match})
         if len(prefixes) != 1:
             what = ("no router ('router.weight' or 'PREFIX.mlp.router.classifier.weight')"
                     if not prefixes else f"{len(prefixes)} layers ({', '.join(prefixes)}); "

@@ -43,6 +43,11 @@ HEADER = "qmoe_decode.h"
 # (measured on 768x3072 and 3072x768 Switch experts, batched kernel tiled by tiler: 4 tokens
 # 0.64 vs 0.67 ms, 6 tokens 0.96 vs 0.88 ms).
 BATCHED_MIN_TOKENS = 5
+# OpenMP threads sleep between parallel regions instead of spinning, unless the user set
+# OMP_WAIT_POLICY (read when libgomp loads). Measured on the 2-core machine under load from
+# other processes: a 256x64 batch-1 product took 13 ms on 2 spinning threads against 34 us on
+# 2 sleeping ones (20 us on one): spinning threads fight the other load for the cores.
+OMP_WAIT_POLICY = "passive"
 # x carries two extra zero values: a word's unused slots read x at the word's start with
 # weight 0, which for the filler words after a row of odd length is one past the padded row.
 INPUT_PADDING = 2
@@ -250,11 +255,18 @@ def tiled_matmat_source(tile_sizes: tuple[int, ...] | None = None,
     ``--parallel`` does): sizes from the cache model on the measured hierarchy, or
     ``tile_sizes``. The result is cached by kernel text, options and hierarchy, so a process
     that runs a layer does not load the polyhedral pass once the kernel has been tiled."""
+    return tiled_source(kernel_source(MATMAT_SOURCE), MATMAT_SOURCE, tile_sizes, parallel)
+
+
+def tiled_source(source: str, filename: str, tile_sizes: tuple[int, ...] | None = None,
+                 parallel: bool = False) -> TiledSource:
+    """Return the C text ``source`` as ``tiler tile`` rewrites it, with what the pass reported
+    (cached, see ``tiled_matmat_source``)."""
     from tiler.hierarchy import default_hierarchy
-    source = kernel_source(MATMAT_SOURCE)
     hierarchy = None if tile_sizes else default_hierarchy()
     key = hashlib.sha256("\0".join([source, repr(tile_sizes), repr(parallel),
-                                     hierarchy.to_json() if hierarchy else ""]).encode())
+                                     hierarchy.to_json() if hierarchy else "",
+                                     _pass_fingerprint()]).encode())
     cached = cache_dir() / "qmoe" / f"tiled-{key.hexdigest()[:16]}.json"
     try:
         return TiledSource(**json.loads(cached.read_text(encoding="utf-8")))
@@ -262,7 +274,7 @@ def tiled_matmat_source(tile_sizes: tuple[int, ...] | None = None,
         pass
     from tiler.pipeline import TileOptions, tile_source
     options = TileOptions(tile_sizes=tile_sizes, hierarchy=hierarchy, parallel=parallel)
-    result = tile_source(source, filename=MATMAT_SOURCE, options=options)
+    result = tile_source(source, filename=filename, options=options)
     tiled = bool(result.regions) and all(region.tiled for region in result.regions)
     found = TiledSource(result.text, tiled, parallel and "#pragma omp parallel" in result.text,
                         "; ".join(region.note for region in result.regions) or "no region")
@@ -290,7 +302,18 @@ def load_tiled_kernels(tile_sizes: tuple[int, ...] | None = None,
 
 
 @functools.cache
+def _pass_fingerprint() -> str:
+    """Return a hash of the tiler's own modules: a cached tiling is stale once they change."""
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for module in sorted(package.glob("*.py")) + sorted(package.glob("grammar/*.lark")):
+        digest.update(module.read_bytes())
+    return digest.hexdigest()
+
+
+@functools.cache
 def _load_function(source: str, symbol: str, cflags: tuple[str, ...]) -> Callable:
+    os.environ.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)
     library = ctypes.CDLL(str(build_library(source, symbol.removeprefix("qmoe_"), cflags)))
     try:
         function = getattr(library, symbol)
