@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -117,8 +118,11 @@ def _run(checkpoint_path: Path, tokens_path: Path, output: Path, threads: int) -
         raise TilerError(f"--threads must be at least 1, got {threads}")
     checkpoint = load_checkpoint(checkpoint_path)
     tokens = load_tokens(tokens_path, checkpoint.config.model_width)
-    result = LayerRunner(checkpoint, threads=threads).forward(tokens)
-    save_array(output, result)
+    runner = LayerRunner(checkpoint, threads=threads)
+    if not runner.kernels.tiled:
+        print(f"{checkpoint_path}: note: the batched kernel runs untiled: "
+              f"{runner.kernels.note}", file=sys.stderr)
+    save_array(output, runner.forward(tokens))
     return 0
 
 

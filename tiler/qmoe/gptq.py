@@ -71,7 +71,8 @@ def gptq_ternary(matrix: np.ndarray, hessian: np.ndarray,
     rtn = quantise_ternary(matrix, zero_fraction)
     weights = np.asarray(matrix, dtype=np.float64)
     rows, columns = weights.shape
-    order, upper = _ordered_factor(np.asarray(hessian, dtype=np.float64), columns, dampening)
+    hessian = np.asarray(hessian, dtype=np.float64)
+    order, upper = _ordered_factor(hessian, columns, dampening)
     ordered = weights[:, order]
     base_lo = bf16_values(rtn.lo_bits).astype(np.float64)
     base_hi = bf16_values(rtn.hi_bits).astype(np.float64)
@@ -97,7 +98,20 @@ def gptq_ternary(matrix: np.ndarray, hessian: np.ndarray,
         scale = np.sqrt(low * high)
     restored = np.empty_like(digits)
     restored[:, order] = digits
+    found = TernaryMatrix(restored, lo_bits, hi_bits)
+    # Where the inputs give GPTQ nothing to exploit (near-isotropic), its larger grid can cost
+    # more than it gains: such a row keeps RTN's values, by the loss GPTQ minimises.
+    worse = _row_losses(weights, found, hessian) > _row_losses(weights, rtn, hessian)
+    restored[worse], lo_bits[worse], hi_bits[worse] = rtn.digits[worse], rtn.lo_bits[worse], \
+        rtn.hi_bits[worse]
     return TernaryMatrix(frozen(restored), frozen(lo_bits), frozen(hi_bits))
+
+
+def _row_losses(weights: np.ndarray, ternary: TernaryMatrix, hessian: np.ndarray) -> np.ndarray:
+    """Return each row's (w - q)^T H (w - q): its squared output error over the calibration
+    inputs whose Hessian is ``hessian``."""
+    error = weights - ternary.values().astype(np.float64)
+    return np.einsum("rk,rk->r", error @ hessian, error)
 
 
 def _ordered_factor(hessian: np.ndarray, columns: int,
