@@ -248,3 +248,14 @@ def test_damaged_checkpoint_is_refused(tmp_path):
     (tmp_path / "missing.qmoe.npz").rename(tmp_path / "missing.qmoe")
     with pytest.raises(TilerError, match="layer1.codes"):
         load_checkpoint(tmp_path / "missing.qmoe")
+
+
+def test_peak_memory_is_the_childs():
+    """The measurement sees a child's allocation (so a run that copied its weights would
+    show)."""
+    from tiler.qmoe.memory import peak_rss_bytes
+    idle = peak_rss_bytes([sys.executable, "-c", "pass"])
+    busy = peak_rss_bytes([sys.executable, "-c", "b = bytes(range(256)) * 240_000"])
+    assert busy - idle >= 50_000_000
+    with pytest.raises(TilerError, match="exit code 3"):
+        peak_rss_bytes([sys.executable, "-c", "raise SystemExit(3)"])
