@@ -63,6 +63,9 @@ def add_qmoe_arguments(parser: argparse.ArgumentParser) -> None:
     bench.add_argument("--layer", action="store_true",
                        help="instead: a whole 8-expert Switch layer run from its checkpoint, "
                        "1 and 2 threads, against dense numpy, with peak memory")
+    bench.add_argument("--no-gptq", action="store_true",
+                       help="with --layer: round to nearest only (times the same kernels "
+                       "without GPTQ's minutes)")
 
 
 def run_qmoe_command(args: argparse.Namespace) -> int:
@@ -73,7 +76,7 @@ def run_qmoe_command(args: argparse.Namespace) -> int:
         return _run(Path(args.checkpoint), Path(args.tokens), Path(args.out), args.threads)
     if args.layer:
         from tiler.qmoe.layer_bench import format_layer_report, run_layer_bench
-        report = run_layer_bench(args.quick)
+        report = run_layer_bench(args.quick, gptq=not args.no_gptq)
         print(json.dumps(report, indent=2) if args.json else format_layer_report(report))
         return 0 if report["all_ok"] else 1
     from tiler.qmoe.bench import format_report, parse_tile_sizes, run_bench

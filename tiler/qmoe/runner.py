@@ -7,7 +7,7 @@ kernels, the combine step.
     y = runner.forward(x)                   # x: float32[T, d_model]
 
 Per expert, its tokens go through ``wi``, the activation and ``wo`` together: the batched
-kernel, tiled by ``tiler tile --parallel`` (threads split its rows), from
+kernel tiled by ``tiler tile`` (threads take blocks of its rows, ``ROW_BLOCKS_SOURCE``) from
 ``BATCHED_MIN_TOKENS`` tokens, the batch-1 kernel (threads split its rows) per token below.
 """
 
@@ -29,8 +29,7 @@ class LayerRunner:
                  tile_sizes: tuple[int, ...] | None = None) -> None:
         self.checkpoint = checkpoint
         self.config = checkpoint.config
-        self.kernels = kernels if kernels is not None else load_tiled_kernels(
-            tile_sizes, parallel=True)
+        self.kernels = kernels if kernels is not None else load_tiled_kernels(tile_sizes)
         self.threads = threads
         self.kernels.set_threads(threads)
         model = checkpoint.model
