@@ -259,3 +259,23 @@ def test_peak_memory_is_the_childs():
     assert busy - idle >= 50_000_000
     with pytest.raises(TilerError, match="exit code 3"):
         peak_rss_bytes([sys.executable, "-c", "raise SystemExit(3)"])
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["row-blocks", "tiler-parallel"])
+def test_threaded_batched_kernel_matches_the_dense_product(parallel):
+    """Two threads on an odd number of rows: row blocks of the tiled kernel, and the kernel
+    `tiler tile --parallel` writes."""
+    from tiler.qmoe import compress, prepare_layer, reference_product
+    from tiler.qmoe.native import load_tiled_kernels
+    model = compress({"w": synthetic_expert_weights(37, 90, seed=4)})
+    layer = model.layers["w"]
+    kernels = load_tiled_kernels(parallel=parallel)
+    assert kernels.tiled and kernels.parallel == parallel
+    tokens = np.random.default_rng(3).standard_normal((23, 90)).astype(np.float32)
+    expected = reference_product(layer, model.dictionary, tokens)
+    try:
+        kernels.set_threads(2)
+        result = kernels.matmat(prepare_layer(layer, model.dictionary), tokens)
+    finally:
+        kernels.set_threads(1)
+    np.testing.assert_allclose(result, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
