@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from tiler.qmoe.activations import activation_model
+from tiler.qmoe.bench import SWITCH_HIDDEN_WIDTH, SWITCH_MODEL_WIDTH, TOKEN_COUNTS
 from tiler.qmoe.calibrate import compress_layer, dequantised_layer
 from tiler.qmoe.checkpoint import load_checkpoint, read_dense_layer, save_checkpoint
 from tiler.qmoe.layer import DenseLayer
@@ -32,11 +33,12 @@ from tiler.qmoe.matrices import save_safetensors, synthetic_layer_tensors
 from tiler.qmoe.memory import peak_rss_bytes
 from tiler.qmoe.runner import LayerRunner
 
+# switch-base-8's expert count; the quick layer is small enough for a test.
 LAYER_EXPERTS = 8
-SWITCH_SHAPE = (768, 3072)
+SWITCH_SHAPE = (SWITCH_MODEL_WIDTH, SWITCH_HIDDEN_WIDTH)
 QUICK_SHAPE = (64, 256)
-TOKEN_COUNTS = (1, 8, 32, 128)
 QUICK_TOKEN_COUNTS = (1, 8)
+# One thread and every core of the development machine.
 THREAD_COUNTS = (1, 2)
 # Calibration tokens: GPTQ's paper uses 128 sequences of 2048 tokens for a whole model; per
 # expert of 8 this gives ~1000 tokens, more than d_model, so H is well conditioned.
