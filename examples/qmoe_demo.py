@@ -1,74 +1,66 @@
-"""Compress a Switch-Transformer-shaped MoE layer to sub-1-bit QMoE and route tokens through it.
+"""Compress a Switch-style MoE layer to sub-1-bit QMoE and run it through the decoding kernels.
 
-    python examples/qmoe_demo.py [--experts 8] [--tokens 32]
+Writes a synthetic 8-expert layer (d_model 768, d_ff 3072) in the Hugging Face Switch naming,
+compresses it (round-to-nearest, or GPTQ on calibration tokens with ``--gptq``, a few minutes),
+runs a batch of tokens through the compressed layer on ``--threads`` threads, checks the result
+against numpy on the dequantised layer and reports the error against the dense layer.
 
-Each expert is a pair of synthetic FFN matrices (768 -> 3072 -> 768); every token goes to one
-expert (top-1). The script prints the memory of the dense and the compressed experts, checks
-the decoding kernels against the dense product, and times one routed step both ways.
+    python3 examples/qmoe_demo.py [--gptq] [--tokens 32] [--threads 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-from tiler.qmoe import compress, decode_dense, load_tiled_kernels, prepare_layer
-from tiler.qmoe.bench import (
-    SWITCH_HIDDEN_WIDTH,
-    SWITCH_MODEL_WIDTH,
-    median_seconds,
-    moe_step,
-    route_top1,
-)
-from tiler.qmoe.matrices import synthetic_experts
+from tiler.qmoe.activations import activation_model
+from tiler.qmoe.calibrate import compress_layer, dequantised_layer
+from tiler.qmoe.checkpoint import load_checkpoint, read_dense_layer, save_checkpoint
+from tiler.qmoe.matrices import save_safetensors, synthetic_layer_tensors
+from tiler.qmoe.runner import LayerRunner
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experts", type=int, default=8)
     parser.add_argument("--tokens", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--gptq", action="store_true", help="calibrate with 8192 tokens")
     args = parser.parse_args()
 
-    started = time.perf_counter()
-    matrices = synthetic_experts(args.experts, SWITCH_MODEL_WIDTH, SWITCH_HIDDEN_WIDTH)
-    model = compress(matrices)
-    dense_bytes = sum(m.nbytes for m in matrices.values())
-    stored_bytes = sum(layer.stored_bits() for layer in model.layers.values()) / 8
-    weights = sum(m.size for m in matrices.values())
-    print(f"{args.experts} experts, {weights / 1e6:.1f} M weights, compressed in "
-          f"{time.perf_counter() - started:.1f} s")
-    print(f"  dense float32: {dense_bytes / 1e6:8.1f} MB")
-    print(f"  QMoE:          {stored_bytes / 1e6:8.2f} MB  ({8 * stored_bytes / weights:.3f} "
-          f"bits/weight, +{3 * model.dictionary.size / 1e6:.2f} MB shared dictionary)")
-
-    kernels = load_tiled_kernels()      # the batched kernel as `tiler tile` rewrites it
-    names = [(f"expert{e}.wi", f"expert{e}.wo") for e in range(args.experts)]
-    dense = [tuple(decode_dense(model.layers[n], model.dictionary) for n in pair) for pair in names]
-    prepared = [tuple(prepare_layer(model.layers[n], model.dictionary) for n in pair)
-                for pair in names]
-
-    def decoding(layer):
-        return lambda x: kernels.apply(layer, x)
-
-    dense_experts = [tuple((lambda x, w=w: x @ w.T) for w in pair) for pair in dense]
-    decoding_experts = [tuple(decoding(layer) for layer in pair) for pair in prepared]
-
-    tokens = np.random.default_rng(0).standard_normal(
-        (args.tokens, SWITCH_MODEL_WIDTH)).astype(np.float32)
-    routes = route_top1(args.tokens, args.experts)
-    expected = moe_step(tokens, routes, dense_experts)
-    got = moe_step(tokens, routes, decoding_experts)
-    error = np.abs(got - expected).max() / np.abs(expected).max()
-    print(f"{args.tokens} tokens routed to {sum(len(r) > 0 for r in routes)} experts; "
-          f"largest difference to the dense product: {error:.1e} of the largest output")
-
-    dense_time = median_seconds(lambda: moe_step(tokens, routes, dense_experts))
-    decoding_time = median_seconds(lambda: moe_step(tokens, routes, decoding_experts))
-    print(f"  dense numpy BLAS:     {dense_time * 1e3:8.3f} ms per step")
-    print(f"  fused QMoE decoding:  {decoding_time * 1e3:8.3f} ms per step "
-          f"({dense_time / decoding_time:.2f}x)")
+    with tempfile.TemporaryDirectory() as work:
+        dense_path, path = Path(work) / "layer.safetensors", Path(work) / "layer.qmoe"
+        save_safetensors(dense_path, synthetic_layer_tensors(args.experts, 768, 3072,
+                                                             prefix="encoder.block.1.layer.1"))
+        dense = read_dense_layer(dense_path)
+        tokens_of = activation_model(768, seed=1)
+        started = time.perf_counter()
+        compressed = compress_layer(dense, "gptq" if args.gptq else "rtn",
+                                    tokens_of.sample(8192, seed=2) if args.gptq else None)
+        save_checkpoint(path, compressed.checkpoint)
+        print(f"compressed in {time.perf_counter() - started:.1f} s: "
+              f"{dense_path.stat().st_size / 1e6:.1f} MB of fp32 -> "
+              f"{path.stat().st_size / 1e6:.2f} MB")
+        checkpoint = load_checkpoint(path)           # memory-mapped
+        runner = LayerRunner(checkpoint, threads=args.threads)
+        tokens = tokens_of.sample(args.tokens, seed=3)
+        result = runner.forward(tokens)
+        expected = dequantised_layer(checkpoint).forward(tokens)
+        exact = dense.forward(tokens)
+        print(f"{args.tokens} tokens: kernels vs numpy on the dequantised layer "
+              f"{np.abs(result - expected).max() / np.abs(expected).max():.1e} (max, relative); "
+              f"vs the dense layer {np.linalg.norm(result - exact) / np.linalg.norm(exact):.3f} "
+              f"(quantisation error)")
+        started = time.perf_counter()
+        for _ in range(10):
+            runner.forward(tokens)
+        seconds = (time.perf_counter() - started) / 10
+        print(f"{args.tokens / seconds:.0f} tokens/s on {args.threads} thread(s); batched "
+              f"kernel {'tiled by tiler' if runner.kernels.tiled else 'NOT tiled'}")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,23 @@ routed to one expert, the latter a ``#pragma scop`` nest for the tiler.
     model = compress({"w": synthetic_expert_weights(768, 3072)})
     layer = prepare_layer(model.layers["w"], model.dictionary)
     y = load_tiled_kernels().apply(layer, tokens)     # tokens: float32[T, 3072]
+
+A whole MoE layer (``checkpoint``, ``calibrate``, ``layer``, ``runner``):
+
+    from tiler.qmoe import LayerRunner, compress_layer, load_checkpoint, read_dense_layer
+    dense = read_dense_layer("layer.safetensors")           # HF Switch or short names
+    save_checkpoint("layer.qmoe", compress_layer(dense, "gptq", calibration).checkpoint)
+    y = LayerRunner(load_checkpoint("layer.qmoe"), threads=2).forward(x)
 """
 
+from tiler.qmoe.activations import ActivationModel, activation_model
+from tiler.qmoe.calibrate import compress_layer, dequantised_layer, quantise_layer
+from tiler.qmoe.checkpoint import (
+                               CompressedLayerCheckpoint,
+                               load_checkpoint,
+                               read_dense_layer,
+                               save_checkpoint,
+)
 from tiler.qmoe.dictionary import Dictionary, build_dictionary, pair_probabilities
 from tiler.qmoe.format import (
                                CompressedLayer,
@@ -23,12 +38,15 @@ from tiler.qmoe.format import (
                                quantise_ternary,
                                save_compressed,
 )
+from tiler.qmoe.gptq import gptq_ternary, input_hessian
+from tiler.qmoe.layer import DenseLayer, LayerConfig, Routing, route
 from tiler.qmoe.matrices import (
                                load_matrices,
                                load_matrix,
                                save_safetensors,
                                synthetic_expert_weights,
                                synthetic_experts,
+                               synthetic_layer_tensors,
 )
 from tiler.qmoe.native import (
                                DecodingKernels,
@@ -41,12 +59,52 @@ from tiler.qmoe.native import (
                                tiled_matmat_source,
 )
 from tiler.qmoe.reference import decode_dense, decode_ternary, reference_product
+from tiler.qmoe.runner import LayerRunner
 
 __all__ = [
-    "CompressedLayer", "CompressedModel", "DecodingKernels", "Dictionary", "KernelLayer",
-    "TernaryMatrix", "build_dictionary", "build_library", "compress", "decode_dense",
-    "decode_ternary", "encode", "kernel_source", "load_compressed", "load_kernels",
-    "load_matrices", "load_matrix", "load_tiled_kernels", "pair_probabilities", "pair_symbols", "prepare_layer",
-    "quantise_ternary", "reference_product", "save_compressed", "save_safetensors",
-    "synthetic_expert_weights", "synthetic_experts", "tiled_matmat_source",
+                               "ActivationModel",
+                               "CompressedLayer",
+                               "CompressedLayerCheckpoint",
+                               "CompressedModel",
+                               "DecodingKernels",
+                               "DenseLayer",
+                               "Dictionary",
+                               "KernelLayer",
+                               "LayerConfig",
+                               "LayerRunner",
+                               "Routing",
+                               "TernaryMatrix",
+                               "activation_model",
+                               "build_dictionary",
+                               "build_library",
+                               "compress",
+                               "compress_layer",
+                               "decode_dense",
+                               "decode_ternary",
+                               "dequantised_layer",
+                               "encode",
+                               "gptq_ternary",
+                               "input_hessian",
+                               "kernel_source",
+                               "load_checkpoint",
+                               "load_compressed",
+                               "load_kernels",
+                               "load_matrices",
+                               "load_matrix",
+                               "load_tiled_kernels",
+                               "pair_probabilities",
+                               "pair_symbols",
+                               "prepare_layer",
+                               "quantise_layer",
+                               "quantise_ternary",
+                               "read_dense_layer",
+                               "reference_product",
+                               "route",
+                               "save_checkpoint",
+                               "save_compressed",
+                               "save_safetensors",
+                               "synthetic_expert_weights",
+                               "synthetic_experts",
+                               "synthetic_layer_tensors",
+                               "tiled_matmat_source",
 ]

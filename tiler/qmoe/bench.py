@@ -99,7 +99,16 @@ class Variants:
     layer shape, found by ``tune`` before it is asked for."""
 
     def __init__(self, tile_sizes: tuple[int, ...] | None = None) -> None:
-        self.fixed = {"untiled": load_kernels(), "tiled": load_tiled_kernels(tile_sizes)}
+        self.fixed = {"untiled": load_kernels()}
+        self.notes: list[str] = []
+        tiled = load_tiled_kernels(tile_sizes)
+        # Called "tiled" only when the pass says it tiled the region; a region it left alone
+        # is the untiled kernel again.
+        if tiled.tiled:
+            self.fixed["tiled"] = tiled
+        else:
+            self.notes.append(f"no tiled variant: the pass left the batched kernel as it was "
+                              f"({tiled.note})")
         self.tuned: dict[tuple[int, int], DecodingKernels] = {}
         self.tunings: list[dict] = []
 
@@ -123,6 +132,8 @@ class Variants:
             try:
                 built[sizes] = load_tiled_kernels(sizes)
             except TilerError:
+                return None
+            if not built[sizes].tiled:
                 return None
             run = built[sizes].matmat_call(layer, tokens)
             if not close_to(np.ascontiguousarray(run().T), expected):
@@ -293,7 +304,7 @@ def run_bench(quick: bool = False, tile_sizes: tuple[int, ...] | None = None,
                        "bf16_bytes": 2 * weights, "fp32_bytes": 4 * weights},
             "layers": layers, "measurements": [asdict(m) for m in measurements],
             "moe": {"experts": experts, "measurements": [asdict(m) for m in moe]},
-            "tuning": variants.tunings,
+            "tuning": variants.tunings, "notes": variants.notes,
             "all_ok": all(m.ok for m in measurements) and all(m.ok for m in moe)}
 
 
@@ -329,6 +340,7 @@ def format_report(report: dict) -> str:
                  f"{memory['fp32_bytes'] / 1e6:.0f} MB):")
     lines.append(header)
     lines += [row(m) for m in moe["measurements"]]
+    lines += [f"note: {note}" for note in report.get("notes", [])]
     if not report["all_ok"]:
         lines.append("some outputs differ from the dense product (BAD above)")
     return "\n".join(lines)

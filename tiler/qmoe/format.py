@@ -218,8 +218,8 @@ def compress(matrices: Mapping[str, np.ndarray], zero_fraction: float = DEFAULT_
     return CompressedModel(dictionary, layers)
 
 
-def save_compressed(path: str | Path, model: CompressedModel) -> None:
-    """Write ``model`` to ``path`` in the layout of this module's docstring."""
+def model_arrays(model: CompressedModel) -> dict[str, np.ndarray]:
+    """Return the arrays of ``model`` by key, in the layout of this module's docstring."""
     arrays: dict[str, np.ndarray] = {
         "magic": np.frombuffer(MAGIC, dtype=np.uint8),
         "version": np.array([FORMAT_VERSION], dtype=np.uint32),
@@ -233,6 +233,12 @@ def save_compressed(path: str | Path, model: CompressedModel) -> None:
         arrays[f"layer{number}.codes"] = layer.codes
         arrays[f"layer{number}.lo"] = layer.lo_bits
         arrays[f"layer{number}.hi"] = layer.hi_bits
+    return arrays
+
+
+def write_arrays(path: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``arrays`` to ``path`` as an uncompressed ``.npz``, atomically (a temporary file
+    renamed: a failure leaves nothing behind)."""
     target = Path(path)
     temporary = target.with_name(f".{target.name}.partial")
     try:
@@ -242,6 +248,11 @@ def save_compressed(path: str | Path, model: CompressedModel) -> None:
     except OSError as error:
         temporary.unlink(missing_ok=True)
         raise TilerError(f"cannot write '{path}': {error.strerror}", filename=str(path)) from None
+
+
+def save_compressed(path: str | Path, model: CompressedModel) -> None:
+    """Write ``model`` to ``path`` in the layout of this module's docstring."""
+    write_arrays(path, model_arrays(model))
 
 
 def load_compressed(path: str | Path) -> CompressedModel:
@@ -255,7 +266,7 @@ def load_compressed(path: str | Path) -> CompressedModel:
         raise TilerError(f"not a QMoE file (unreadable archive: {type(error).__name__}: "
                          f"{error})", filename=str(path)) from None
     try:
-        return _model_from_arrays(arrays)
+        return model_from_arrays(arrays)
     except TilerError as error:
         raise error.with_filename(str(path)) from None
 
@@ -270,7 +281,9 @@ def _array(arrays: Mapping[str, np.ndarray], name: str, dtype: type, ndim: int) 
     return array.astype(np.dtype(dtype), copy=False)
 
 
-def _model_from_arrays(arrays: Mapping[str, np.ndarray]) -> CompressedModel:
+def model_from_arrays(arrays: Mapping[str, np.ndarray]) -> CompressedModel:
+    """Return the model held by ``arrays`` (a file's arrays by key); ``TilerError`` unless they
+    are exactly this module's layout."""
     magic = arrays.get("magic")
     if magic is None or magic.dtype != np.uint8 or magic.tobytes() != MAGIC:
         raise TilerError("not a QMoE file (wrong magic)")

@@ -56,10 +56,10 @@ def load_matrix(path: str | Path, name: str | None = None) -> np.ndarray:
             raise TilerError(f"{len(matrices)} matrices in the file ({', '.join(matrices)}); "
                              f"name one", filename=str(path))
         return next(iter(matrices.values()))
-    tensors = _safetensors_entries(Path(path))
+    tensors = safetensors_entries(Path(path))
     if name not in tensors:
         raise TilerError(f"no tensor '{name}' in the file", filename=str(path))
-    return checked_matrix(_safetensors_tensor(Path(path), name, tensors[name]), f"tensor '{name}'")
+    return checked_matrix(safetensors_tensor(Path(path), name, tensors[name]), f"tensor '{name}'")
 
 
 def load_matrices(path: str | Path) -> dict[str, np.ndarray]:
@@ -79,12 +79,12 @@ def load_matrices(path: str | Path) -> dict[str, np.ndarray]:
             raise error.with_filename(str(path)) from None
     if suffix != ".safetensors":
         raise TilerError("expected a .npy or .safetensors file", filename=str(path))
-    tensors = _safetensors_entries(path)
+    tensors = safetensors_entries(path)
     matrices = {}
     for name, entry in tensors.items():
         if entry["dtype"] in _SAFETENSORS_FLOATS and len(entry["shape"]) == 2:
             try:
-                matrices[name] = checked_matrix(_safetensors_tensor(path, name, entry),
+                matrices[name] = checked_matrix(safetensors_tensor(path, name, entry),
                                                 f"tensor '{name}'")
             except TilerError as error:
                 raise error.with_filename(str(path)) from None
@@ -93,7 +93,7 @@ def load_matrices(path: str | Path) -> dict[str, np.ndarray]:
     return matrices
 
 
-def _safetensors_entries(path: Path) -> dict[str, dict]:
+def safetensors_entries(path: Path) -> dict[str, dict]:
     """Return the validated header entries (without ``__metadata__``) of a safetensors file."""
     try:
         with open(path, "rb") as stream:
@@ -150,7 +150,7 @@ def _checked_entry(name: str, entry: object, data_size: int, path: Path) -> dict
     return entry
 
 
-def _safetensors_tensor(path: Path, name: str, entry: dict) -> np.ndarray:
+def safetensors_tensor(path: Path, name: str, entry: dict) -> np.ndarray:
     """Return one tensor's values (bf16 widened to float32); the entry is already checked."""
     with open(path, "rb") as stream:
         (header_size,) = struct.unpack("<Q", stream.read(8))
@@ -214,3 +214,27 @@ def synthetic_experts(experts: int, model_width: int, hidden_width: int,
         matrices[f"expert{expert}.wo"] = synthetic_expert_weights(
             model_width, hidden_width, seed=seed * 1000 + 2 * expert + 1)
     return matrices
+
+
+def synthetic_layer_tensors(experts: int, model_width: int, hidden_width: int, seed: int = 0,
+                            prefix: str | None = None) -> dict[str, np.ndarray]:
+    """Return the tensors of a Switch-style MoE layer by name: the Hugging Face naming under
+    ``prefix`` (``PREFIX.mlp.router.classifier.weight``, ``PREFIX.mlp.experts.expert_N.wi
+    .weight``, ...) or, without one, the short naming (``router.weight``,
+    ``experts.N.wi.weight``, ...). Experts as ``synthetic_experts``; the router Gaussian with
+    variance 1/d_model."""
+    router = np.random.default_rng(seed + 7919).standard_normal((experts, model_width))
+    tensors = {"router": (router / np.sqrt(model_width)).astype(np.float32)}
+    matrices = synthetic_experts(experts, model_width, hidden_width, seed)
+    if prefix is None:
+        named = {"router.weight": tensors["router"]}
+        for expert in range(experts):
+            for matrix in ("wi", "wo"):
+                named[f"experts.{expert}.{matrix}.weight"] = matrices[f"expert{expert}.{matrix}"]
+        return named
+    named = {f"{prefix}.mlp.router.classifier.weight": tensors["router"]}
+    for expert in range(experts):
+        for matrix in ("wi", "wo"):
+            named[f"{prefix}.mlp.experts.expert_{expert}.{matrix}.weight"] = \
+                matrices[f"expert{expert}.{matrix}"]
+    return named

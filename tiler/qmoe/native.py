@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import hashlib
+import json
+import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from tiler.errors import TilerError
+from tiler.hierarchy import cache_dir
 from tiler.native import build_shared_library, compiler_is_gcc
 from tiler.qmoe.dictionary import DICTIONARY_SIZE, MAX_WORD_NONZEROS, MAX_WORD_PAIRS, Dictionary
 from tiler.qmoe.format import DIGIT_TO_TERNARY, CompressedLayer, bf16_values
@@ -27,8 +31,10 @@ DEFAULT_CFLAGS = ("-O3", "-march=native")
 # kernel's point loops into one token loop it then leaves scalar, 3x slower at 32 tokens
 # (tiled, or written in that order by hand). Clang has no such option.
 GCC_CFLAGS = ("-fno-loop-unroll-and-jam",)
-# Position-independent shared object: what ctypes loads.
-_LIBRARY_FLAGS = ("-std=gnu11",)
+# Position-independent shared object: what ctypes loads. OpenMP always: the tiled kernel's
+# parallel loops and the batch-1 kernel's row loop run on ``set_threads`` threads (one by
+# default, where OpenMP costs nothing measurable).
+_LIBRARY_FLAGS = ("-std=gnu11", "-fopenmp")
 MATVEC_SOURCE = "decode_matvec.c"
 MATMAT_SOURCE = "decode_matmat.c"
 HEADER = "qmoe_decode.h"
@@ -37,6 +43,11 @@ HEADER = "qmoe_decode.h"
 # (measured on 768x3072 and 3072x768 Switch experts, batched kernel tiled by tiler: 4 tokens
 # 0.64 vs 0.67 ms, 6 tokens 0.96 vs 0.88 ms).
 BATCHED_MIN_TOKENS = 5
+# OpenMP threads sleep between parallel regions instead of spinning, unless the user set
+# OMP_WAIT_POLICY (read when libgomp loads). Measured on the 2-core machine under load from
+# other processes: a 256x64 batch-1 product took 13 ms on 2 spinning threads against 34 us on
+# 2 sleeping ones (20 us on one): spinning threads fight the other load for the cores.
+OMP_WAIT_POLICY = "passive"
 # x carries two extra zero values: a word's unused slots read x at the word's start with
 # weight 0, which for the filler words after a row of odd length is one past the padded row.
 INPUT_PADDING = 2
@@ -83,7 +94,9 @@ def decode_table(dictionary: Dictionary) -> np.ndarray:
     digits[:, 1::2] = DIGIT_TO_TERNARY[dictionary.pairs % 3]
     digits[np.arange(2 * MAX_WORD_PAIRS)[None, :] >= 2 * dictionary.lengths[:, None]] = 0
     nonzero = digits != 0
-    slot = np.cumsum(nonzero, axis=1) - 1
+    # int8 sums: this runs in every process that loads a layer, and an int64 cumulative sum
+    # over the 2^16 x 28 weights was its peak memory (15 MB).
+    slot = np.cumsum(nonzero, axis=1, dtype=np.int8) - 1
     entries = 2 * dictionary.lengths.astype(np.uint32)
     words, positions = np.nonzero(nonzero)
     slots = slot[words, positions]
@@ -149,10 +162,22 @@ def _pointer(array: np.ndarray) -> ctypes.c_void_p:
 
 @dataclass(frozen=True)
 class DecodingKernels:
-    """The two decoding kernels, loaded: batch 1 and a batch of tokens."""
+    """The two decoding kernels, loaded: batch 1 and a batch of tokens. ``tiled`` and
+    ``parallel``: whether ``tiler tile`` reported the batched kernel's region tiled and marked
+    a parallel loop in it (``note``: what it said); the packaged nest is neither."""
 
     matvec_function: Callable
     matmat_function: Callable
+    threads_function: Callable
+    tiled: bool = False
+    parallel: bool = False
+    note: str = "the packaged nest, not tiled"
+
+    def set_threads(self, threads: int) -> None:
+        """Run the kernels' parallel loops on ``threads`` OpenMP threads from now on."""
+        if threads < 1:
+            raise TilerError(f"threads must be at least 1, got {threads}")
+        self.threads_function(threads)
 
     def matvec(self, layer: KernelLayer, vector: np.ndarray) -> np.ndarray:
         """Return ``W @ vector`` (float32[rows]) for a float[columns] vector."""
@@ -211,33 +236,140 @@ def load_kernels(matmat_source: str | None = None,
     matvec = _load_function(kernel_source(MATVEC_SOURCE), "qmoe_matvec", cflags)
     matmat = _load_function(matmat_source if matmat_source is not None
                             else kernel_source(MATMAT_SOURCE), "qmoe_matmat", cflags)
-    return DecodingKernels(matvec, matmat)
+    threads = _load_function(kernel_source(MATVEC_SOURCE), "qmoe_set_threads", cflags)
+    return DecodingKernels(matvec, matmat, threads)
 
 
-def tiled_matmat_source(tile_sizes: tuple[int, ...] | None = None) -> str:
-    """Return the batched kernel as ``tiler tile`` rewrites it: sizes from the cache model on
-    the measured hierarchy, or ``tile_sizes``."""
+@dataclass(frozen=True)
+class TiledSource:
+    """The batched kernel as ``tiler tile`` left it: its text, whether the pass reported its
+    region tiled (and, with ``parallel``, marked a parallel loop) and the pass's note."""
+
+    text: str
+    tiled: bool
+    parallel: bool
+    note: str
+
+
+def tiled_matmat_source(tile_sizes: tuple[int, ...] | None = None,
+                        parallel: bool = False) -> TiledSource:
+    """Return the batched kernel as ``tiler tile`` rewrites it (with ``parallel``, as
+    ``--parallel`` does): sizes from the cache model on the measured hierarchy, or
+    ``tile_sizes``. The result is cached by kernel text, options and hierarchy, so a process
+    that runs a layer does not load the polyhedral pass once the kernel has been tiled."""
+    return tiled_source(kernel_source(MATMAT_SOURCE), MATMAT_SOURCE, tile_sizes, parallel)
+
+
+def tiled_source(source: str, filename: str, tile_sizes: tuple[int, ...] | None = None,
+                 parallel: bool = False) -> TiledSource:
+    """Return the C text ``source`` as ``tiler tile`` rewrites it, with what the pass reported
+    (cached, see ``tiled_matmat_source``)."""
+    from tiler.hierarchy import default_hierarchy
+    hierarchy = None if tile_sizes else default_hierarchy()
+    key = hashlib.sha256("\0".join([source, repr(tile_sizes), repr(parallel),
+                                     hierarchy.to_json() if hierarchy else "",
+                                     _pass_fingerprint()]).encode())
+    cached = cache_dir() / "qmoe" / f"tiled-{key.hexdigest()[:16]}.json"
+    try:
+        return TiledSource(**json.loads(cached.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        pass
     from tiler.pipeline import TileOptions, tile_source
-    options = TileOptions(tile_sizes=tile_sizes) if tile_sizes else TileOptions()
-    return tile_source(kernel_source(MATMAT_SOURCE), filename=MATMAT_SOURCE, options=options).text
+    options = TileOptions(tile_sizes=tile_sizes, hierarchy=hierarchy, parallel=parallel)
+    result = tile_source(source, filename=filename, options=options)
+    tiled = bool(result.regions) and all(region.tiled for region in result.regions)
+    found = TiledSource(result.text, tiled, parallel and "#pragma omp parallel" in result.text,
+                        "; ".join(region.note for region in result.regions) or "no region")
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cached.with_name(f".{cached.name}.{os.getpid()}")
+        temporary.write_text(json.dumps(asdict(found)), encoding="utf-8")
+        temporary.replace(cached)
+    except OSError:
+        pass  # no cache: the next process tiles again
+    return found
+
+
+# Threads for the batched kernel: each takes a block of rows and runs the tiled kernel on it.
+# What `tiler tile --parallel` writes (the row loop marked) is correct but 2-3x slower per
+# thread: GCC outlines the marked loop into a function where the arrays lose `restrict`, the
+# token loop is versioned for aliasing and the decoding is no longer hoisted out of it
+# (measured on 3072x768 and 768x3072 experts at 8, 32, 128 tokens, one thread: 1.4-3.0x the
+# serial tiled kernel's time; on two threads, on the loaded machine, still slower than it).
+ROW_BLOCKS_SOURCE = """
+#include <stddef.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+void qmoe_matmat_rows(int R, int C, int T, int K, const uint16_t *codes, int32_t *start,
+                      const float *grid, const uint32_t *table, const float *xt, float *y)
+{
+#pragma omp parallel
+    {
+#ifdef _OPENMP
+        const long long parts = omp_get_num_threads(), part = omp_get_thread_num();
+#else
+        const long long parts = 1, part = 0;
+#endif
+        const int first = (int)(R * part / parts), last = (int)(R * (part + 1) / parts);
+        if (last > first)
+            qmoe_matmat(last - first, C, T, K, (const void *)(codes + (size_t)first * C),
+                        (void *)(start + (size_t)first * (C + 1)),
+                        (const void *)(grid + (size_t)first * 4), table, (const void *)xt,
+                        (void *)(y + (size_t)first * T));
+    }
+}
+"""
 
 
 def load_tiled_kernels(tile_sizes: tuple[int, ...] | None = None,
-                       cflags: tuple[str, ...] = DEFAULT_CFLAGS) -> DecodingKernels:
-    """Return the kernels with the batched one tiled by the tiler (``tiled_matmat_source``):
-    the one to use, the packaged nest decodes the whole matrix once per token."""
-    return load_kernels(tiled_matmat_source(tile_sizes), cflags)
+                       cflags: tuple[str, ...] = DEFAULT_CFLAGS,
+                       parallel: bool = False) -> DecodingKernels:
+    """Return the kernels with the batched one as the tiler rewrote it
+    (``tiled_matmat_source``): the one to use, the packaged nest decodes the whole matrix once
+    per token. Threads (``set_threads``) take blocks of rows of the tiled kernel
+    (``ROW_BLOCKS_SOURCE``); with ``parallel``, the kernel is instead what ``tiler tile
+    --parallel`` writes, its own row loop marked. ``tiled`` and ``parallel`` of the result say
+    what the pass reported; a region it left alone is the packaged nest again, and is not
+    called tiled."""
+    tiled = tiled_matmat_source(tile_sizes, parallel)
+    if parallel:
+        kernels = load_kernels(tiled.text, cflags)
+        matmat = kernels.matmat_function
+    else:
+        kernels = load_kernels(None, cflags)
+        matmat = _load_function(tiled.text + ROW_BLOCKS_SOURCE, "qmoe_matmat_rows", cflags)
+    return DecodingKernels(kernels.matvec_function, matmat, kernels.threads_function,
+                           tiled.tiled, tiled.parallel, tiled.note)
+
+
+@functools.cache
+def _pass_fingerprint() -> str:
+    """Return a hash of the tiler's own modules: a cached tiling is stale once they change."""
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for module in sorted(package.glob("*.py")) + sorted(package.glob("grammar/*.lark")):
+        digest.update(module.read_bytes())
+    return digest.hexdigest()
 
 
 @functools.cache
 def _load_function(source: str, symbol: str, cflags: tuple[str, ...]) -> Callable:
+    os.environ.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)
     library = ctypes.CDLL(str(build_library(source, symbol.removeprefix("qmoe_"), cflags)))
     try:
         function = getattr(library, symbol)
     except AttributeError:
         raise TilerError(f"the kernel source defines no function {symbol}") from None
     function.restype = None
-    if symbol == "qmoe_matvec":
+    if symbol == "qmoe_set_threads":
+        function.argtypes = [ctypes.c_int]
+        # One thread unless asked (set_threads, or OMP_NUM_THREADS): OpenMP would take every
+        # core, and the benchmarks compare single-threaded kernels with single-threaded BLAS.
+        if "OMP_NUM_THREADS" not in os.environ:
+            function(1)
+    elif symbol == "qmoe_matvec":
         function.argtypes = [ctypes.c_int] + [ctypes.c_void_p] * 6
     else:
         function.argtypes = [ctypes.c_int] * 4 + [ctypes.c_void_p] * 6

@@ -1,8 +1,10 @@
 /* Batched QMoE decoding kernel: T tokens routed to one expert, y = W x for each, W never
  * materialised.
  *
- * Written as a user would write it, one token at a time: the loop nest between the scop
- * pragmas decodes the whole matrix once per token. It is what `tiler tile` rewrites; tiled,
+ * Written as a user would write it, each row once per token: the loop nest between the scop
+ * pragmas decodes the whole matrix once per token. Rows are the outermost loop so that
+ * `tiler tile --parallel` marks the row loop (tokens outermost, the mark went on the token
+ * tile loop, a single tile below 512 tokens, so one thread). It is what `tiler tile` rewrites; tiled,
  * a tile of rows and words is decoded once and applied to a tile of tokens while the words'
  * activations and decode-table entries are still in cache. Parameters: R rows, C codes per
  * row, T tokens, K rows of xt.
@@ -40,8 +42,8 @@ void qmoe_matmat(int R, int C, int T, int K, const uint16_t codes[restrict R][C]
     for (r = 0; r < R; r++)
         for (c = 0; c < C; c++)
             start[r][c + 1] = start[r][c] + QMOE_LENGTH(table[codes[r][c]]);
-    for (t = 0; t < T; t++)
-        for (r = 0; r < R; r++)
+    for (r = 0; r < R; r++)
+        for (t = 0; t < T; t++)
             for (c = 0; c < C; c++)
                 y[r][t] += grid[r][QMOE_KIND(table[codes[r][c]], 0)]
                                * xt[start[r][c] + QMOE_POSITION(table[codes[r][c]], 0)][t]

@@ -6,6 +6,9 @@
  * columns + 2 values, the last two zero (unused slots read x at the word's start, weight 0).
  */
 #include <stdint.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "qmoe_decode.h"
 
@@ -18,6 +21,8 @@ void qmoe_matvec(int rows, const int64_t *restrict offsets, const uint16_t *rest
                  const float (*restrict grid)[4], const uint32_t *restrict table,
                  const float *restrict x, float *restrict y)
 {
+    /* Rows are independent: threads take contiguous blocks of them. */
+#pragma omp parallel for schedule(static)
     for (int r = 0; r < rows; r++) {
         const float *g = grid[r];
         const float *column = x;
@@ -36,4 +41,14 @@ void qmoe_matvec(int rows, const int64_t *restrict offsets, const uint16_t *rest
             even += WORD_DOT(table[codes[i]], g, column);
         y[r] = even + odd;
     }
+}
+
+/* The number of threads of the kernels' parallel loops (OpenMP's, for the calling thread). */
+void qmoe_set_threads(int threads)
+{
+#ifdef _OPENMP
+    omp_set_num_threads(threads);
+#else
+    (void)threads;
+#endif
 }
