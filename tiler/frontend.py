@@ -228,7 +228,21 @@ class _ScopBuilder:
             return None
         return Scop(tuple(self.parameters), tuple(self.statements), tuple(tree),
                     dict(self.isl_names), self._iterator_type(), self._element_bytes(),
-                    self._parameter_values(), tuple(self.functions))
+                    self._parameter_values(), tuple(self.functions), self._declared_types())
+
+    def _declared_types(self) -> dict[str, str]:
+        """Return the declared base type (``double``, ``unsigned int``) of every name the
+        region uses whose declaration the pass can see: arrays (their elements), scalars,
+        parameters."""
+        names = set(self.arrays) | set(self.assigned) | set(self.parameters)
+        for statement in self.statements:
+            names |= {access.array for access in statement.accesses}
+        found = {}
+        for name in names:
+            declared = self.context.declarations.type_of(name)
+            if declared is not None:
+                found[name] = declared.base
+        return found
 
     def _parameter_values(self) -> dict[str, int]:
         """Return the parameters' values the context gives, and for the others the value that

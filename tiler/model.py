@@ -82,6 +82,7 @@ class Scop:
     element_bytes: dict = field(default_factory=dict)      # array -> sizeof its element
     parameter_values: dict = field(default_factory=dict)   # parameter -> value, where known
     functions: tuple[str, ...] = ()    # names called in the region (pure functions to it)
+    types: dict = field(default_factory=dict)   # name -> declared base type, where seen
 
     @property
     def domain(self) -> isl.UnionSet:
