@@ -138,7 +138,6 @@ def test_chosen_sizes_fit_the_levels_they_are_reported_in(l1, l2):
         assert choice.slab_level == 1
     assert footprint(shape, choice.sizes).total_lines * 64 == choice.tile_bytes
     assert choice.sizes[choice.point_order[-1]] % 8 == 0    # stride-one size: whole lines
-    assert choice.seconds < 1.0
 
 
 def test_the_choice_is_the_cheapest_candidate_by_its_own_cost():
