@@ -11,7 +11,16 @@ import islpy as isl
 
 from tiler.deadline import run_with_deadline
 from tiler.model import Scop
+from tiler.microkernel import (
+    CODE_ANNOTATION,
+    KernelCode,
+    KernelNames,
+    kernel_code,
+    kernel_relations,
+    vector_lines,
+)
 from tiler.schedule import parallel_mark_depth
+from tiler.transform.register import MICRO_MARK
 
 HELPER_DEFINITIONS = {
     "floord": "#define {name}(n, d) (((n) < 0) ? -((-(n) + (d) - 1) / (d)) : (n) / (d))",
@@ -59,6 +68,9 @@ class _Printer:
     loop_prefix: str = "c"                             # generated iterators are c0, c1, ...
     indent_unit: str = "  "
     used_helpers: set[str] = field(default_factory=set)
+    statement_iterators: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    kernel_names: KernelNames | None = None
+    vector_kernels: int = 0                            # micro-tiles given vector code
 
     # ---- expressions ------------------------------------------------------------------
 
@@ -133,6 +145,9 @@ class _Printer:
             children = node.block_get_children()
             return [line for k in range(children.n_ast_node())
                     for line in self.node(children.get_at(k), depth, parallel)]
+        if kind == isl.ast_node_type.mark and \
+                node.mark_get_id().get_name().startswith(MICRO_MARK):
+            return self.micro_kernel(node, depth, parallel)
         if kind == isl.ast_node_type.mark:
             depth_of_loop = parallel_mark_depth(node.mark_get_id().get_name())
             parallel = None if depth_of_loop is None else f"{self.loop_prefix}{depth_of_loop}"
@@ -164,6 +179,27 @@ class _Printer:
                          f"{step}) {{")
             return lines + self.node(body, depth + 1) + [f"{pad}}}"]
         raise NotImplementedError(f"isl AST node {kind}")
+
+    def micro_kernel(self, node: isl.AstNode, depth: int, parallel: str | None) -> list[str]:
+        """Return the lines of a micro-kernel: vector code for full micro-tiles under
+        ``#if defined(__GNUC__)``, the generic code for the others."""
+        generic = self.node(node.mark_get_node(), depth, parallel)
+        try:
+            code = node.get_annotation().get_user()
+        except isl.Error:          # no annotation: no vector code for this occurrence
+            code = None
+        if not isinstance(code, KernelCode) or self.kernel_names is None:
+            return generic
+        kernel = code.kernel
+        pad = self.indent_unit * depth
+        loop = f"{self.loop_prefix}{code.depth}"
+        vector = vector_lines(code, self.statement_iterators[kernel.statement],
+                              lambda e: self.expr(e)[0], self.iterator_type, loop,
+                              self.kernel_names, pad, self.indent_unit)
+        self.vector_kernels += 1
+        inner = [self.indent_unit + line for line in generic]
+        return ["#if defined(__GNUC__)", f"{pad}if ({self.expr(code.full)[0]}) {{", *vector,
+                f"{pad}}} else", "#endif", f"{pad}{{", *inner, f"{pad}}}"]
 
 
 @dataclass(frozen=True)
@@ -209,11 +245,32 @@ def generate(scop: Scop, schedule: isl.Schedule, taken_names: set[str],
     for k in range(depth):
         iterator_ids = iterator_ids.add(isl.Id(f"{loop_prefix}{k}", context=ctx))
     build = build.set_iterators(iterator_ids)
+    relations = kernel_relations(schedule)
+
+    def annotate(node: isl.AstNode, at: isl.AstBuild) -> isl.AstNode:
+        found = relations.get(node.mark_get_id().get_name())
+        try:
+            code = kernel_code(found, at) if found is not None else None
+        except isl.Error:          # a form the vector code does not handle: generic code
+            code = None
+        if code is None:
+            return node
+        keep.append(code)
+        return node.set_annotation(isl.Id(CODE_ANNOTATION, user=code, context=ctx))
+
+    keep: list[KernelCode] = []
+    if relations:
+        build = build.set_after_each_mark(annotate)
+        build = build[0] if isinstance(build, tuple) else build   # islpy: (build, handle)
     tree = build.node_from_schedule(schedule)
 
     names = {inner: c for c, inner in scop.isl_names.items()}
     names.update({s.name: statement_prefix + s.name[1:] for s in scop.statements})
-    printer = _Printer(names, helpers, scop.iterator_type, taken, loop_prefix)
+    printer = _Printer(names, helpers, scop.iterator_type, taken, loop_prefix,
+                       statement_iterators={s.name: s.iterators for s in scop.statements},
+                       kernel_names=KernelNames(*(_fresh_name(base, taken) for base in
+                                                  ("tiler_vector", "tiler_acc",
+                                                   "tiler_load"))))
     body = printer.node(tree, 0)
 
     lines: list[str] = []
@@ -223,9 +280,28 @@ def generate(scop: Scop, schedule: isl.Schedule, taken_names: set[str],
     for statement in scop.statements:
         macro = names[statement.name]
         lines.append(f"#define {macro}({', '.join(statement.iterators)}) {statement.body}")
+    if printer.vector_kernels:
+        load = printer.kernel_names.load
+        lines += ["#if defined(__GNUC__)",
+                  f"#define {load}(address) ({{ "
+                  f"{printer.kernel_names.vector_type} {load}_value; "
+                  f"__builtin_memcpy(&{load}_value, (address), sizeof {load}_value); "
+                  f"{load}_value; }})",
+                  "#endif"]
     lines += [indent + line for line in body]
+    if printer.vector_kernels:
+        lines += ["#if defined(__GNUC__)", f"#undef {printer.kernel_names.load}", "#endif"]
     lines += [f"#undef {names[s.name]}" for s in scop.statements]
     return GeneratedCode("\n".join(lines) + "\n", frozenset(printer.used_helpers))
+
+
+def _fresh_name(base: str, taken: set[str]) -> str:
+    """Return ``base``, or ``base`` with a number, that is not among ``taken``."""
+    name, number = base, 0
+    while name in taken or any(t.startswith(name) for t in taken):
+        number += 1
+        name = f"{base}{number}"
+    return name
 
 
 def _schedule_depth(schedule: isl.Schedule) -> int:

@@ -36,7 +36,9 @@ from tiler.schedule import (
     tile_schedule,
     tileability,
 )
+from tiler.target import Target, detect_target
 from tiler.tilesize import choose_tile_sizes, innermost_stride_score, point_order
+from tiler.transform.register import micro_kernels_are_legal, plan_micro_kernel
 
 # A schedule may walk memory slightly worse than the original in its innermost loops (by
 # this much of the stride-one score per instance, e.g. one access of 1% of the instances)
@@ -59,6 +61,11 @@ class TileOptions:
     default_size: int = DEFAULT_TILE_SIZE
     tile: bool = True
     parallel: bool = False
+    # Register tiles (see tiler.transform.register): on by default; ``micro_tile`` fixes
+    # Mr x Nr, ``target`` the vector unit (default: the one ``cc -O3 -march=native`` builds for).
+    register_tiles: bool = True
+    micro_tile: tuple[int, int] | None = None
+    target: Target | None = None
 
 
 @dataclass(frozen=True)
@@ -94,10 +101,21 @@ def _planner(scop: Scop, options: TileOptions, source_text: str) -> Planner:
         shape = band_shape(scop, band, parameters, element_sizes)
         if given:
             sizes = tuple((given + [options.default_size] * members)[:members])
-            return TilePlan((sizes,), point_order(shape))
+            return with_micro(TilePlan((sizes,), point_order(shape)), band, shape)
         choice = choose_tile_sizes(shape, options.hierarchy or default_hierarchy())
         levels = ((choice.outer_sizes,) if choice.outer_sizes else ()) + (choice.sizes,)
-        return TilePlan(levels, choice.point_order, choice)
+        return with_micro(TilePlan(levels, choice.point_order, choice), band, shape)
+
+    def with_micro(tile_plan: TilePlan, band: isl.ScheduleNode, shape) -> TilePlan:
+        if not options.register_tiles:
+            return tile_plan
+        target = options.target or detect_target()
+        kernel = plan_micro_kernel(scop, band, shape, tile_plan.levels[-1],
+                                   tile_plan.point_order, target, source_text,
+                                   options.micro_tile)
+        if isinstance(kernel, str):
+            return replace(tile_plan, micro_note=kernel)
+        return replace(tile_plan, micro=kernel)
     return plan
 
 
@@ -163,6 +181,11 @@ def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ..
         return "the tiled schedule would break a dependence; left unchanged"
     if not parallel_loops_are_legal(schedule, memory):
         return "a loop marked parallel would carry a dependence; left unchanged"
+    if not micro_kernels_are_legal(schedule, memory):
+        if options.register_tiles:
+            return _transform(scop, deps, live_ranges, memory,
+                              replace(options, register_tiles=False), source_text)
+        return "a micro-tile's points would depend on each other; left unchanged"
     return schedule, source, bands
 
 

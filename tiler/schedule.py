@@ -10,6 +10,8 @@ import islpy as isl
 
 from tiler.deadline import DeadlineExceeded, run_with_deadline
 from tiler.model import Leaf, Loop, LoopTree, Scop
+from tiler.transform.register import MICRO_MARK, MicroKernel, register_tile
+from tiler.transform.register import MICRO_MARK, MicroKernel, register_tile
 
 # The mark placed above a band whose first loop may run in parallel (see codegen); its name
 # ends with the schedule depth of that loop, so the printer finds the loop the mark is about.
@@ -213,6 +215,8 @@ class TilePlan:
     levels: tuple[tuple[int, ...], ...]
     point_order: tuple[int, ...]
     details: object = None        # what the size model reports about its choice, if it chose
+    micro: MicroKernel | None = None     # the register tile of the point loops, if any
+    micro_note: str = ""                 # why there is none
 
 
 @dataclass(frozen=True)
@@ -322,11 +326,15 @@ def tile_schedule(schedule: isl.Schedule, plan_for: Planner, parallel: bool = Fa
                     node = node.child(0)
                     steps += 1
                 node = permute_band(node, plan.point_order)
-                if SEPARATE_POINT_LOOPS:
+                if SEPARATE_POINT_LOOPS and plan.micro is None:
                     for member in range(node.band_n_member()):
                         node = node.band_member_set_ast_loop_type(member,
                                                                   isl.ast_loop_type.separate)
-                tiled.append(TiledBand(TilePlan(tuple(levels), plan.point_order, plan.details),
+                if plan.micro is not None:
+                    node = register_tile(node, plan.micro, plan.point_order,
+                                         f"{MICRO_MARK}_{len(tiled)}")
+                tiled.append(TiledBand(TilePlan(tuple(levels), plan.point_order, plan.details,
+                                                plan.micro, plan.micro_note),
                                        names, coincident))
                 node = visit_children(node, in_parallel)
                 for _ in range(steps):
