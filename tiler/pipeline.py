@@ -37,7 +37,12 @@ from tiler.schedule import (
     tileability,
 )
 from tiler.target import Target, detect_target
-from tiler.tilesize import choose_tile_sizes, innermost_stride_score, point_order
+from tiler.tilesize import (
+    choose_tile_sizes,
+    innermost_stride_score,
+    micro_kernel_sizes,
+    point_order,
+)
 from tiler.transform.register import micro_kernels_are_legal, plan_micro_kernel
 
 # A schedule may walk memory slightly worse than the original in its innermost loops (by
@@ -115,6 +120,15 @@ def _planner(scop: Scop, options: TileOptions, source_text: str) -> Planner:
                                    options.micro_tile)
         if isinstance(kernel, str):
             return replace(tile_plan, micro_note=kernel)
+        if not given:
+            # The micro-kernel decides the sizes around it (tiler.tilesize).
+            sizes = micro_kernel_sizes(shape, tile_plan.levels[-1], kernel.rows,
+                                       kernel.vector, kernel.reduction, kernel.mr, kernel.nr,
+                                       options.hierarchy or default_hierarchy())
+            resized = plan_micro_kernel(scop, band, shape, sizes, tile_plan.point_order,
+                                        target, source_text, options.micro_tile)
+            if not isinstance(resized, str):
+                return replace(tile_plan, levels=(sizes,), micro=resized)
         return replace(tile_plan, micro=kernel)
     return plan
 
@@ -172,8 +186,12 @@ def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ..
     schedule, source = _choose_schedule(scop, deps, live_ranges)
     bands: list[TiledBand] = []
     if options.tile:
-        schedule, bands = tile_schedule(schedule, _planner(scop, options, source_text),
-                                        options.parallel)
+        planner = _planner(scop, options, source_text)
+        untiled = schedule
+        schedule, bands = tile_schedule(untiled, planner, options.parallel)
+        if source != "isl-nofuse" and any(FUSED_NOTE in band.plan.micro_note for band in bands):
+            schedule, source, bands = _unfused_for_vectors(scop, deps, live_ranges, planner,
+                                                           options, (schedule, source, bands))
         if not bands:
             return ("no tileable band (no two nested loops can be tiled together legally); "
                     "left unchanged")
@@ -187,6 +205,31 @@ def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ..
                               replace(options, register_tiles=False), source_text)
         return "a micro-tile's points would depend on each other; left unchanged"
     return schedule, source, bands
+
+
+# The reason ``plan_micro_kernel`` gives for a band of several statements; such a band (an
+# initialisation fused with its reduction: gemm, syrk) has vector code without fusion.
+FUSED_NOTE = "several statements in the band"
+
+
+def _vector_kernels(bands: list[TiledBand]) -> int:
+    return sum(1 for band in bands if band.plan.micro is not None and band.plan.micro.vectorised)
+
+
+def _unfused_for_vectors(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ...],
+                         planner: Planner, options: TileOptions,
+                         chosen: tuple[isl.Schedule, str, list[TiledBand]]
+                         ) -> tuple[isl.Schedule, str, list[TiledBand]]:
+    """Return isl's schedule without fusion, tiled, when it gives more micro-kernels vector
+    code than ``chosen`` (whose bands fuse several statements), else ``chosen``."""
+    unfused = isl_schedule(scop, deps, fuse=False)
+    if unfused is None or (live_ranges and not live_ranges_intact(unfused.get_map(),
+                                                                  live_ranges)):
+        return chosen
+    tiled, bands = tile_schedule(unfused, planner, options.parallel)
+    if _vector_kernels(bands) > _vector_kernels(chosen[2]):
+        return tiled, "isl-nofuse", bands
+    return chosen
 
 
 def tile_region(text: str, first_line: int, taken_names: set[str], options: TileOptions,

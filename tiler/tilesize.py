@@ -305,3 +305,46 @@ def choose_tile_sizes(shape: BandShape, hierarchy: Hierarchy,
                       time.perf_counter() - started,
                       last_level_sizes(shape, tuple(int(v) for v in grid[best]), hierarchy)
                       if only is None and LAST_LEVEL_TILES else None)
+
+
+def _largest_fitting(shape: BandShape, sizes: list[int], member: int, step: int,
+                     budget: float, line: int) -> int:
+    """Return the largest multiple of ``step`` (at most the trip count, at least ``step``)
+    for ``member`` whose tile, with the other members at ``sizes``, fits ``budget`` bytes."""
+    trips = shape.trip_counts[member]
+    values = sorted({v for v in (step * k for k in range(1, 1 + max(1, trips // step)))
+                     if v <= max(trips, step)} | {min(trips, step)})
+    if len(values) > 256:        # a geometric sample of a long range is enough
+        values = sorted({values[min(len(values) - 1, int(1.05 ** k))] for k in range(200)}
+                        | {values[0], values[-1]})
+    grid = np.array([[value if k == member else sizes[k] for k in range(shape.members)]
+                     for value in values], dtype=float)
+    _, lines = footprint_many(shape, grid, line)
+    fits = sum(lines.values()) * line <= budget
+    fitting = [v for v, ok in zip(values, fits) if ok]
+    return int(fitting[-1]) if fitting else int(values[0])
+
+
+def micro_kernel_sizes(shape: BandShape, sizes: tuple[int, ...], rows: int | None,
+                       vector: int, reduction: int, mr: int, nr: int,
+                       hierarchy: Hierarchy) -> tuple[int, ...]:
+    """Return the tile sizes of a band with an Mr x Nr micro-tile, level by level from the
+    footprint (BLIS's analytical rules through the footprint of any band): the reduction
+    extent so that what one micro-kernel streams (an Mr x Nr micro-tile over the whole
+    reduction) fits L1; the vector member's extent so that the block reused across the
+    micro-tiles of one row of micro-tiles fits L2; the rows member's extent so that the
+    whole tile, reused across the tiles of the next loop, fits the last level. Members
+    outside the micro-tile keep ``sizes``."""
+    budgets = [level.size_bytes * LEVEL_FRACTION for level in hierarchy.levels]
+    line = hierarchy.line_bytes
+    current = list(sizes)
+    current[reduction] = 1
+    current[vector] = nr
+    if rows is not None:
+        current[rows] = mr
+    current[reduction] = _largest_fitting(shape, current, reduction, 1, budgets[0], line)
+    if len(budgets) > 1:
+        current[vector] = _largest_fitting(shape, current, vector, nr, budgets[1], line)
+    if rows is not None and len(budgets) > 2:
+        current[rows] = _largest_fitting(shape, current, rows, mr, budgets[-1], line)
+    return tuple(current)

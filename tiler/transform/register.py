@@ -40,6 +40,11 @@ MICRO_MARK = "tiler_micro"
 VECTORS_PER_ROW = 2
 # Registers kept free of accumulators: the vectors of one row's loads and one broadcast.
 FREE_REGISTERS = VECTORS_PER_ROW + 1
+# Whether a band whose statements have no vector form still gets a micro-tile, as plain C
+# unrolled by isl. Off: isl's unrolling of an 8x16 micro-tile over gemm's two statements
+# took 5.8 s of AST generation (the deadline is 6 s), and gcc vectorises the plain point
+# loops of such bands already.
+PLAIN_MICRO_TILES = False
 # At most this many rows: beyond 8 the accumulators of one micro-tile outgrow what the
 # loads of one reduction step can hide, and remainder tiles grow.
 MAX_ROWS = 8
@@ -168,6 +173,8 @@ def plan_micro_kernel(scop: Scop, band: isl.ScheduleNode, shape: BandShape,
                          None)
     why = _why_not_vector(kernel, statement, band, source_text, nr, lanes)
     if isinstance(why, str):
+        if not PLAIN_MICRO_TILES:
+            return f"no vector code ({why}), and plain micro-tiles are off"
         return _replace(kernel, why_not_vectorised=why)
     vector_statement, iterators = why
     return _replace(kernel, statement=statement.name, vector_statement=vector_statement,

@@ -48,6 +48,7 @@ def declared_types(text: str, names: set[str]) -> dict[str, str]:
     """Return the declared C type of each of ``names`` that the file declares once, with
     ``#define``d type names resolved (``DATA_TYPE``); names declared with two types (or
     not found) are left out."""
+    text = re.sub(r"/\*.*?\*/|//[^\n]*|\"(?:\\.|[^\"\\])*\"", " ", text, flags=re.DOTALL)
     macros = dict(re.findall(r"^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+([A-Za-z_][\w ]*?)[ \t]*$",
                              text, re.MULTILINE))
     found: dict[str, str] = {}
