@@ -18,6 +18,14 @@ def size_list(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def micro_tile_shape(text: str) -> tuple[int, int]:
+    """argparse type: ``4x8`` as (rows, columns), both positive."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(part.strip().isdigit() and int(part) >= 1 for part in parts):
+        raise argparse.ArgumentTypeError(f"expected ROWSxCOLUMNS such as 4x8: '{text}'")
+    return int(parts[0]), int(parts[1])
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer of at least 1."""
     try:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tiler.arguments import add_hierarchy_arguments, hierarchy_from_arguments, size_list
+from tiler.arguments import (
+    add_hierarchy_arguments,
+    hierarchy_from_arguments,
+    micro_tile_shape,
+    size_list,
+)
 from tiler.errors import TilerError
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
@@ -32,6 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     tile.add_argument("--report", action="store_true", help="describe each region on stderr")
     tile.add_argument("--no-tile", action="store_true",
                       help="regenerate the code from the schedule without tiling")
+    tile.add_argument("--no-register-tiles", action="store_true",
+                      help="no Mr x Nr micro-tiles of accumulators (vector code) in tiles")
+    tile.add_argument("--micro-tile", metavar="4x8", type=micro_tile_shape,
+                      help="micro-tile rows x columns (default: from the target's vectors)")
+    tile.add_argument("--cflags", metavar='"-O3 -march=native"',
+                      help="the flags the output is compiled with (decide the vector unit)")
 
     probe = commands.add_parser("probe", help="measure the cache hierarchy")
     probe.add_argument("--quick", action="store_true", help="a fast probe (under 10 s)")
@@ -93,6 +104,10 @@ def _describe_band(band) -> list[str]:
         lines.append(f"    {choice.lines_per_iteration:.4f} cache lines loaded per iteration, "
                      f"{choice.nanoseconds_per_iteration:.3f} ns by the latency model; chosen "
                      f"in {choice.seconds * 1000:.1f} ms")
+    if plan.micro is not None:
+        lines.append(f"    {plan.micro.describe()}")
+    elif plan.micro_note:
+        lines.append(f"    no micro-tile: {plan.micro_note}")
     if any(band.coincident):
         parallel = [str(k) for k, flag in enumerate(band.coincident) if flag]
         lines.append(f"    parallel members: {', '.join(parallel)}")
@@ -111,8 +126,16 @@ def run_tile_command(args: argparse.Namespace) -> int:
     sizes = args.tile_sizes
     if args.tile_sizes_file:
         sizes = _read_sizes_file(args.tile_sizes_file)
-    options = TileOptions(tile_sizes=sizes, hierarchy=hierarchy_from_arguments(args), tile=not args.no_tile,
-                          parallel=args.parallel)
+    target = None
+    if args.cflags is not None:
+        import shlex
+
+        from tiler.target import DEFAULT_COMPILER, detect_target
+        target = detect_target(DEFAULT_COMPILER, tuple(shlex.split(args.cflags)))
+    options = TileOptions(tile_sizes=sizes, hierarchy=hierarchy_from_arguments(args),
+                          tile=not args.no_tile, parallel=args.parallel,
+                          register_tiles=not args.no_register_tiles,
+                          micro_tile=args.micro_tile, target=target)
     result = tile_source(read_source(args.file), args.file, options)
     if args.output == "-":
         sys.stdout.write(result.text)

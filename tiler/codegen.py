@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 import islpy as isl
 
 from tiler.deadline import run_with_deadline
-from tiler.model import Scop
 from tiler.microkernel import (
     CODE_ANNOTATION,
     KernelCode,
@@ -19,6 +18,7 @@ from tiler.microkernel import (
     kernel_relations,
     vector_lines,
 )
+from tiler.model import Scop
 from tiler.schedule import parallel_mark_depth
 from tiler.transform.register import MICRO_MARK
 
@@ -282,12 +282,11 @@ def generate(scop: Scop, schedule: isl.Schedule, taken_names: set[str],
         lines.append(f"#define {macro}({', '.join(statement.iterators)}) {statement.body}")
     if printer.vector_kernels:
         load = printer.kernel_names.load
-        lines += ["#if defined(__GNUC__)",
-                  f"#define {load}(address) ({{ "
-                  f"{printer.kernel_names.vector_type} {load}_value; "
-                  f"__builtin_memcpy(&{load}_value, (address), sizeof {load}_value); "
-                  f"{load}_value; }})",
-                  "#endif"]
+        # an unaligned vector load, as an expression (GNU C statement expression)
+        definition = (f"#define {load}(address) ({{ {printer.kernel_names.vector_type} "
+                      f"{load}_value; __builtin_memcpy(&{load}_value, (address), "
+                      f"sizeof {load}_value); {load}_value; }})")
+        lines += ["#if defined(__GNUC__)", definition, "#endif"]
     lines += [indent + line for line in body]
     if printer.vector_kernels:
         lines += ["#if defined(__GNUC__)", f"#undef {printer.kernel_names.load}", "#endif"]

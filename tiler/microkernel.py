@@ -11,8 +11,12 @@ import islpy as isl
 
 from tiler.syntax import ArrayRef, Binary, Expr, Unary
 from tiler.transform.register import MICRO_MARK, MicroKernel
-from tiler.transform.vector_form import c_text, stride_along
+from tiler.transform.vector_form import VECTOR_ELEMENT_TYPES, c_text, stride_along
 
+# The type of the micro-kernel's own indices: 64-bit, so that the compiler sees the rows of
+# a micro-tile at constant offsets from one base (int indices are sign-extended row by row,
+# and gcc 12 kept each row's offset in a register of its own and spilled them).
+INDEX_TYPE = "long"
 # Name of the annotation the AST callback puts on a micro-kernel's mark node.
 CODE_ANNOTATION = "tiler_micro_code"
 
@@ -175,8 +179,9 @@ def vector_lines(code: KernelCode, statement_iterators: tuple[str, ...], text_of
     rows = kernel.mr if kernel.rows is not None else 1
     groups = kernel.nr // lanes
     roles = kernel.iterators
-    base_rows = f"({text_of(code.bases[0])})" if kernel.rows is not None else None
-    base_vector = f"({text_of(code.bases[-1])})"
+    base_rows = f"({INDEX_TYPE}) ({text_of(code.bases[0])})" if kernel.rows is not None \
+        else None
+    base_vector = f"({INDEX_TYPE}) ({text_of(code.bases[-1])})"
     fixed = {statement_iterators[index]: text_of(expr) for index, expr in code.others.items()}
     reduction_index, reduction_sign = roles[2]
     vector_index = roles[1][0]
@@ -197,8 +202,9 @@ def vector_lines(code: KernelCode, statement_iterators: tuple[str, ...], text_of
                     for row in range(rows) for group in range(groups)}
     inner = pad + unit
     body = pad + unit * 2
-    lines = [f"{inner}typedef {element} {names.vector_type} "
-             f"__attribute__((vector_size({lanes * (8 if element == 'double' else 4)})));"]
+    vector_bytes = lanes * VECTOR_ELEMENT_TYPES[element]
+    lines = [(f"{inner}typedef {element} {names.vector_type} "
+              f"__attribute__((vector_size({vector_bytes})));")]
     lines.append(f"{inner}{names.vector_type} "
                  + ", ".join(accumulators.values()) + ";")
     target_text = {}
@@ -206,7 +212,7 @@ def vector_lines(code: KernelCode, statement_iterators: tuple[str, ...], text_of
         address = "&" + c_text(form.target, substitution(row, group))
         target_text[(row, group)] = address
         lines.append(f"{inner}__builtin_memcpy(&{name}, {address}, sizeof {name});")
-    lines.append(f"{inner}for ({iterator_type} {loop_name} = {text_of(code.lower)}, "
+    lines.append(f"{inner}for ({INDEX_TYPE} {loop_name} = {text_of(code.lower)}, "
                  f"{loop_name}_end = {text_of(code.upper)}; {loop_name} <= {loop_name}_end; "
                  f"{loop_name}++) {{")
     for (row, group), name in accumulators.items():

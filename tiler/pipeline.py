@@ -128,7 +128,9 @@ def _planner(scop: Scop, options: TileOptions, source_text: str) -> Planner:
             resized = plan_micro_kernel(scop, band, shape, sizes, tile_plan.point_order,
                                         target, source_text, options.micro_tile)
             if not isinstance(resized, str):
-                return replace(tile_plan, levels=(sizes,), micro=resized)
+                details = choose_tile_sizes(shape, options.hierarchy or default_hierarchy(),
+                                            only=sizes)
+                return replace(tile_plan, levels=(sizes,), micro=resized, details=details)
         return replace(tile_plan, micro=kernel)
     return plan
 

@@ -11,7 +11,6 @@ import islpy as isl
 from tiler.deadline import DeadlineExceeded, run_with_deadline
 from tiler.model import Leaf, Loop, LoopTree, Scop
 from tiler.transform.register import MICRO_MARK, MicroKernel, register_tile
-from tiler.transform.register import MICRO_MARK, MicroKernel, register_tile
 
 # The mark placed above a band whose first loop may run in parallel (see codegen); its name
 # ends with the schedule depth of that loop, so the printer finds the loop the mark is about.

@@ -51,6 +51,18 @@ def declared_types(text: str, names: set[str]) -> dict[str, str]:
     text = re.sub(r"/\*.*?\*/|//[^\n]*|\"(?:\\.|[^\"\\])*\"", " ", text, flags=re.DOTALL)
     macros = dict(re.findall(r"^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+([A-Za-z_][\w ]*?)[ \t]*$",
                              text, re.MULTILINE))
+    # Declarations of several names: ``static double A[N][N], B[N], *p;``
+    listed: dict[str, set[str]] = {}
+    for type_name, rest in re.findall(
+            r"(?:^|[;{}])\s*((?:(?:unsigned|signed|long|const|static|register)\s+)*"
+            r"[A-Za-z_]\w*)\s+([A-Za-z_*][^;(){}]*);", text, re.MULTILINE):
+        words = [w for w in type_name.split() if w not in ("const", "static", "signed",
+                                                           "register")]
+        resolved = " ".join(macros.get(w, w) for w in words)
+        for declarator in _top_level_split(rest):
+            match = re.match(r"\s*\**\s*([A-Za-z_]\w*)", declarator)
+            if match:
+                listed.setdefault(match.group(1), set()).add(resolved)
     found: dict[str, str] = {}
     for name in names:
         pattern = (r"\b((?:unsigned |signed |long |const |static |register )*[A-Za-z_]\w*)"
@@ -60,10 +72,25 @@ def declared_types(text: str, names: set[str]) -> dict[str, str]:
             words = [w for w in type_name.split()
                      if w not in ("const", "static", "signed", "register")]
             kinds.add(" ".join(macros.get(w, w) for w in words))
+        kinds |= listed.get(name, set())
         kinds.discard("return")
         if len(kinds) == 1:
             found[name] = kinds.pop()
     return found
+
+
+def _top_level_split(text: str) -> list[str]:
+    """Return the parts of ``text`` between commas outside brackets."""
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += char in "[("
+        depth -= char in "])"
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return parts + [current]
 
 
 def statement_expression(body: str) -> Expr | None:
