@@ -180,6 +180,18 @@ class _Printer:
             return lines + self.node(body, depth + 1) + [f"{pad}}}"]
         raise NotImplementedError(f"isl AST node {kind}")
 
+    def condition(self, node: isl.AstExpr) -> str:
+        """Return a condition with every operand of ``||`` parenthesised (compilers warn
+        about ``a && b || c``)."""
+        if node.get_type() == isl.ast_expr_type.op and node.get_op_type() in (
+                isl.ast_expr_op_type.or_, isl.ast_expr_op_type.or_else,
+                isl.ast_expr_op_type.and_, isl.ast_expr_op_type.and_then):
+            symbol = "||" if node.get_op_type() in (isl.ast_expr_op_type.or_,
+                                                    isl.ast_expr_op_type.or_else) else "&&"
+            return f" {symbol} ".join(f"({self.condition(node.get_op_arg(k))})"
+                                      for k in range(node.get_op_n_arg()))
+        return self.expr(node)[0]
+
     def micro_kernel(self, node: isl.AstNode, depth: int, parallel: str | None) -> list[str]:
         """Return the lines of a micro-kernel: vector code for full micro-tiles under
         ``#if defined(__GNUC__)``, the generic code for the others."""
@@ -198,7 +210,7 @@ class _Printer:
                               self.kernel_names, pad, self.indent_unit)
         self.vector_kernels += 1
         inner = [self.indent_unit + line for line in generic]
-        return ["#if defined(__GNUC__)", f"{pad}if ({self.expr(code.full)[0]}) {{", *vector,
+        return ["#if defined(__GNUC__)", f"{pad}if ({self.condition(code.full)}) {{", *vector,
                 f"{pad}}} else", "#endif", f"{pad}{{", *inner, f"{pad}}}"]
 
 
