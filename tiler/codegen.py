@@ -19,7 +19,7 @@ from tiler.microkernel import (
     vector_lines,
 )
 from tiler.model import Scop
-from tiler.schedule import parallel_mark_depth
+from tiler.transform.parallel import parallel_mark_depth
 from tiler.transform.register import MICRO_MARK
 
 HELPER_DEFINITIONS = {
