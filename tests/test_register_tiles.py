@@ -256,3 +256,38 @@ def test_gemm_micro_kernel_has_no_spills(flags, tmp_path, cc):
     assert not accumulators, "\n".join(kernel)        # holds today: no vector spills
     stack = [line for line in kernel if re.search(r"\((%rsp|%rbp)\)", line)]
     assert not stack, "\n".join(kernel)
+
+
+def test_sizes_around_the_micro_tile_follow_the_levels():
+    from tiler.footprint import band_shape, footprint
+    from tiler.hierarchy import parse_cache_sizes
+    from tiler.tilesize import LEVEL_FRACTION, micro_kernel_sizes
+    from tiler.transform.tiling import TilePlan
+
+    region = PRODUCT.replace("ni", "1000").replace("nj", "1100").replace("nk", "1200")
+    hierarchy = parse_cache_sizes("32K,512K,16M")
+    seen = []
+
+    def planner(band):
+        shape = band_shape(build_scop(region), band, {}, {"A": 8, "B": 8, "C": 8})
+        seen.append(shape)
+        return TilePlan(((1, 1, 1),), (0, 1, 2))
+
+    from tiler.schedule import original_schedule, tile_schedule
+    scop = build_scop(region)
+    deps = compute_dependences(scop, original_schedule_map(scop)).all
+    tile_schedule(original_schedule(scop, deps), planner)
+    shape = seen[0]
+    sizes = micro_kernel_sizes(shape, (1, 1, 1), 0, 2, 1, 6, 8, hierarchy)
+    budgets = [level.size_bytes * LEVEL_FRACTION for level in hierarchy.levels]
+
+    def fits(members, budget):
+        return footprint(shape, members).total_lines * 64 <= budget
+
+    rows, steps, columns = sizes
+    assert rows % 6 == 0 and columns % 8 == 0
+    assert fits((6, steps, 8), budgets[0]) and not fits((6, steps + 1, 8), budgets[0])
+    assert fits((6, steps, columns), budgets[1])
+    assert not fits((6, steps, columns + 8), budgets[1]) or columns + 8 > 1100
+    assert fits((rows, steps, columns), budgets[2])
+    assert not fits((rows + 6, steps, columns), budgets[2]) or rows + 6 > 1000

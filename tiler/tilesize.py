@@ -307,6 +307,11 @@ def choose_tile_sizes(shape: BandShape, hierarchy: Hierarchy,
                       if only is None and LAST_LEVEL_TILES else None)
 
 
+# Sizes of one member evaluated at once around a micro-tile (every multiple of the step up
+# to the trip count below this many; footprint_many takes them in one array operation).
+MAX_MICRO_SIZES = 8192
+
+
 def _largest_fitting(shape: BandShape, sizes: list[int], member: int, step: int,
                      budget: float, line: int) -> int:
     """Return the largest multiple of ``step`` (at most the trip count, at least ``step``)
@@ -314,8 +319,8 @@ def _largest_fitting(shape: BandShape, sizes: list[int], member: int, step: int,
     trips = shape.trip_counts[member]
     values = sorted({v for v in (step * k for k in range(1, 1 + max(1, trips // step)))
                      if v <= max(trips, step)} | {min(trips, step)})
-    if len(values) > 256:        # a geometric sample of a long range is enough
-        values = sorted({values[min(len(values) - 1, int(1.05 ** k))] for k in range(200)}
+    if len(values) > MAX_MICRO_SIZES:     # a geometric sample of a long range is enough
+        values = sorted({values[min(len(values) - 1, int(1.01 ** k))] for k in range(1000)}
                         | {values[0], values[-1]})
     grid = np.array([[value if k == member else sizes[k] for k in range(shape.members)]
                      for value in values], dtype=float)
