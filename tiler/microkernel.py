@@ -23,11 +23,12 @@ CODE_ANNOTATION = "tiler_micro_code"
 
 @dataclass(frozen=True)
 class KernelRelations:
-    """A micro-kernel's instances in schedule terms: ``points`` maps the values of the loops
-    above the mark to (reduction, [rows,] vector) values; ``instances`` maps the values of
-    the loops above the mark to the statement's instances."""
+    """A micro-kernel's instances in schedule terms: ``prefix`` maps its statement's
+    instances to the values of the loops above the mark, ``points`` those values to the
+    (reduction, [rows,] vector) values under it, ``instances`` them to the instances."""
 
     kernel: MicroKernel
+    prefix: isl.UnionMap
     points: isl.Map
     instances: isl.Map
 
@@ -55,16 +56,16 @@ def kernel_relations(schedule: isl.Schedule) -> dict[str, KernelRelations]:
                 node.mark_get_id().get_name().startswith(MICRO_MARK):
             kernel = node.mark_get_id().get_user()
             if isinstance(kernel, MicroKernel) and kernel.vectorised:
-                prefix = node.get_prefix_schedule_union_map()
+                domain = node.get_domain()
+                prefix = node.get_prefix_schedule_union_map().intersect_domain(domain)
                 reduction = node.child(0)
                 points = reduction.band_get_partial_schedule_union_map().flat_range_product(
                     reduction.child(0).band_get_partial_schedule_union_map())
-                domain = node.get_domain()
-                by_prefix = prefix.intersect_domain(domain).reverse()
+                by_prefix = prefix.reverse()
                 relation = by_prefix.apply_range(points.intersect_domain(domain))
                 if relation.n_map() == 1 and by_prefix.n_map() == 1:
                     found[node.mark_get_id().get_name()] = KernelRelations(
-                        kernel, isl.Map.from_union_map(relation),
+                        kernel, prefix, isl.Map.from_union_map(relation),
                         isl.Map.from_union_map(by_prefix))
         for k in range(node.n_children()):
             visit(node.child(k))
@@ -73,51 +74,43 @@ def kernel_relations(schedule: isl.Schedule) -> dict[str, KernelRelations]:
     return found
 
 
-def _anonymous(relation: isl.Map, space: isl.Space) -> isl.Map | None:
-    """Return ``relation`` with unnamed tuples and the parameters of ``space``; None when
-    its domain does not have the dimensions of ``space``."""
-    if relation.dim(isl.dim_type.in_) != space.dim(isl.dim_type.set):
-        return None
-    relation = relation.align_params(space)
-    return relation.reset_tuple_id(isl.dim_type.in_).reset_tuple_id(isl.dim_type.out)
-
-
-def _in_build_space(value, space: isl.Space):
-    """Return a set or piecewise affine function on an unnamed flat tuple moved to the
-    build's schedule ``space`` (a nest of wrapped tuples, one per band)."""
-    flatten = isl.Set.universe(space).flatten_map()          # nested -> flat
-    if isinstance(value, isl.Set):
-        return value.align_params(space).apply(flatten.reverse())
-    return value.align_params(space).pullback_pw_multi_aff(isl.PwMultiAff.from_map(flatten))
+def _single_map(relation: isl.UnionMap) -> isl.Map | None:
+    return isl.Map.from_union_map(relation) if relation.n_map() == 1 else None
 
 
 def kernel_code(relations: KernelRelations, build: isl.AstBuild) -> KernelCode | None:
     """Return the expressions of the vector code at one occurrence of a micro-kernel (the
-    AST ``build`` at its mark), or None when its instances do not have the form it needs."""
+    AST ``build`` at its mark), or None when its instances do not have the form it needs.
+    Everything is computed on the build's own schedule dimensions (isl drops some of the
+    loops above the mark, e.g. one that takes a single value)."""
     kernel = relations.kernel
-    space = build.get_schedule_space()
-    points = _anonymous(relations.points, space)
-    instances = _anonymous(relations.instances, space)
-    if points is None or instances is None:
+    # the build's schedule values -> the values of the loops above the mark
+    to_prefix = _single_map(build.get_schedule().reverse().apply_range(relations.prefix))
+    if to_prefix is None or not to_prefix.is_single_valued():
         return None
-    outer = space.dim(isl.dim_type.set)
+    points = to_prefix.apply_range(relations.points)
+    points = points.reset_tuple_id(isl.dim_type.out)
+    instances = to_prefix.apply_range(relations.instances)
+    outer = relations.points.dim(isl.dim_type.in_)
     inner = 2 if kernel.rows is not None else 1
     if outer < inner:
         return None
-    # Bounds of the reduction loop, then the box every full micro-tile fills.
     steps = points.project_out(isl.dim_type.out, 1, inner)
     lower = steps.lexmin_pw_multi_aff().get_pw_aff(0)
     upper = steps.lexmax_pw_multi_aff().get_pw_aff(0)
-    box = _box(points.get_space(), lower, upper, kernel, outer)
+    base_maps = [to_prefix.project_out(isl.dim_type.out, d + 1, outer - d - 1)
+                 .project_out(isl.dim_type.out, 0, d) for d in range(outer - inner, outer)]
+    if not all(base.is_single_valued() for base in base_maps):
+        return None
+    bases = [isl.PwMultiAff.from_map(base).get_pw_aff(0) for base in base_maps]
+    box = _box(lower, upper, bases, [kernel.mr, kernel.nr][-inner:])
+    box = box.align_params(points.get_space())
+    points = points.align_params(box.get_space())
     missing = box.subtract(points).domain()
     full = points.domain().subtract(missing).coalesce()
     if full.is_empty():
         return None
     lower, upper = lower.gist(full).coalesce(), upper.gist(full).coalesce()
-    local = isl.LocalSpace.from_space(points.get_space().domain())
-    bases = tuple(build.expr_from_pw_aff(_in_build_space(
-        isl.PwAff.var_on_domain(local, isl.dim_type.set, d), space))
-        for d in range(outer - inner, outer))
     others = {}
     roles = {index for index, _ in (found for found in kernel.iterators if found)}
     for index in range(instances.dim(isl.dim_type.out)):
@@ -125,37 +118,26 @@ def kernel_code(relations: KernelRelations, build: isl.AstBuild) -> KernelCode |
             continue
         value = instances.project_out(isl.dim_type.out, index + 1,
                                       instances.dim(isl.dim_type.out) - index - 1) \
-            .project_out(isl.dim_type.out, 0, index)
+            .project_out(isl.dim_type.out, 0, index).intersect_domain(full)
         if not value.is_single_valued():
             return None
-        others[index] = build.expr_from_pw_aff(_in_build_space(
-            isl.PwMultiAff.from_map(value.intersect_domain(full)).get_pw_aff(0), space))
-    return KernelCode(kernel, build.expr_from_set(_in_build_space(full, space)),
-                      build.expr_from_pw_aff(_in_build_space(lower,
-                                                             space)),
-                      build.expr_from_pw_aff(_in_build_space(upper,
-                                                             space)),
-                      bases, others, outer)
+        others[index] = build.expr_from_pw_aff(isl.PwMultiAff.from_map(value).get_pw_aff(0))
+    return KernelCode(kernel, build.expr_from_set(full), build.expr_from_pw_aff(lower),
+                      build.expr_from_pw_aff(upper),
+                      tuple(build.expr_from_pw_aff(base.gist(full)) for base in bases),
+                      others, outer)
 
 
-def _box(space: isl.Space, lower: isl.PwAff, upper: isl.PwAff, kernel: MicroKernel,
-         outer: int) -> isl.Map:
-    """Return {P -> [k, (m,) v] : lower(P) <= k <= upper(P), base <= m, v < base + size},
-    the bases being the last members of P (the micro-tile's outer loops)."""
-    names = [f"p{d}" for d in range(outer)]
-    inner = ["m", "v"] if kernel.rows is not None else ["v"]
-    sizes = [kernel.mr, kernel.nr] if kernel.rows is not None else [kernel.nr]
-    bases = names[outer - len(inner):]
-    conditions = [f"{base} <= {name} < {base} + {size}"
-                  for base, name, size in zip(bases, inner, sizes)]
-    text = f"{{ [{', '.join(names)}] -> [{', '.join(inner)}] : {' and '.join(conditions)} }}"
-    points = isl.Map(text, context=space.get_ctx()).align_params(space)
-    line = isl.Space.set_alloc(space.get_ctx(), 0, 1)
-    steps = isl.Map.from_pw_aff(lower).apply_range(isl.Map.lex_le(line)).intersect(
+def _box(lower: isl.PwAff, upper: isl.PwAff, bases: list[isl.PwAff], sizes: list[int]
+         ) -> isl.Map:
+    """Return {B -> [k, (m,) v] : lower(B) <= k <= upper(B), base <= m, v < base + size}."""
+    line = isl.Space.set_alloc(lower.get_ctx(), 0, 1)
+    result = isl.Map.from_pw_aff(lower).apply_range(isl.Map.lex_le(line)).intersect(
         isl.Map.from_pw_aff(upper).apply_range(isl.Map.lex_ge(line)))
-    steps = steps.reset_tuple_id(isl.dim_type.out)
-    points = points.align_params(steps.get_space())
-    return steps.flat_range_product(points.align_params(steps.get_space()))
+    for base, size in zip(bases, sizes):
+        span = isl.Map(f"{{ [b] -> [x] : b <= x < b + {size} }}", context=lower.get_ctx())
+        result = result.flat_range_product(isl.Map.from_pw_aff(base).apply_range(span))
+    return result.reset_tuple_id(isl.dim_type.out)
 
 
 @dataclass
