@@ -291,3 +291,14 @@ def test_sizes_around_the_micro_tile_follow_the_levels():
     assert not fits((6, steps, columns + 8), budgets[1]) or columns + 8 > 1100
     assert fits((rows, steps, columns), budgets[2])
     assert not fits((rows + 6, steps, columns), budgets[2]) or rows + 6 > 1000
+
+
+def test_a_refused_micro_kernel_leaves_a_tiling_without_micro_tiles(monkeypatch):
+    from tiler import pipeline
+    monkeypatch.setattr(pipeline, "micro_kernels_are_legal", lambda schedule, deps: False)
+    result = tile_source(_program(PRODUCT, "double"), "p.c",
+                         TileOptions(tile_sizes=(16, 16, 16), target=AVX2))
+    region = result.regions[0]
+    assert region.tiled and "tiler_acc" not in result.text
+    assert all(band.plan.micro is None and "refused" in band.plan.micro_note
+               for band in region.bands)

@@ -203,8 +203,13 @@ def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ..
         return "a loop marked parallel would carry a dependence; left unchanged"
     if not micro_kernels_are_legal(schedule, memory):
         if options.register_tiles:
-            return _transform(scop, deps, live_ranges, memory,
-                              replace(options, register_tiles=False), source_text)
+            retried = _transform(scop, deps, live_ranges, memory,
+                                 replace(options, register_tiles=False), source_text)
+            if isinstance(retried, str):
+                return retried
+            note = "refused: two points of a micro-tile would depend on each other"
+            return retried[0], retried[1], [replace(band, plan=replace(band.plan, micro_note=note))
+                                            for band in retried[2]]
         return "a micro-tile's points would depend on each other; left unchanged"
     return schedule, source, bands
 
