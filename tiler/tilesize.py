@@ -37,7 +37,8 @@ LEVEL_FRACTION = 0.5
 # Whether to add a tile of tiles sized for the last level (see ``last_level_sizes``). Off:
 # measured on the examples (3 interleaved runs, gcc -O3 -march=native), the extra level cost
 # 10-25% on gemm, two_mm, lu, covariance and syrk and gained 10-35% only on the two
-# time-skewed stencils; L2-sized tiles already stream from the last level.
+# time-skewed stencils; L2-sized tiles already stream from the last level. (A band with a
+# micro-kernel has its last-level extent from ``micro_kernel_sizes`` instead.)
 LAST_LEVEL_TILES = False
 # Latencies used when the hierarchy gives none (sizes from --cache-sizes): typical of a
 # current x86 core, in nanoseconds, per level and for memory.
