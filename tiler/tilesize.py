@@ -331,16 +331,24 @@ def _largest_fitting(shape: BandShape, sizes: list[int], member: int, step: int,
     return int(fitting[-1]) if fitting else int(values[0])
 
 
+def _invariant_along(shape: BandShape, member: int) -> BandShape:
+    """Return ``shape`` with only the references that ``member`` leaves in place."""
+    kept = tuple(a for a in shape.accesses
+                 if a.coefficients and not any(row[member] for row in a.coefficients))
+    return BandShape(shape.members, shape.trip_counts, kept, shape.statements, shape.estimated)
+
+
 def micro_kernel_sizes(shape: BandShape, sizes: tuple[int, ...], rows: int | None,
                        vector: int, reduction: int, mr: int, nr: int,
                        hierarchy: Hierarchy) -> tuple[int, ...]:
     """Return the tile sizes of a band with an Mr x Nr micro-tile, level by level from the
-    footprint (BLIS's analytical rules through the footprint of any band): the reduction
-    extent so that what one micro-kernel streams (an Mr x Nr micro-tile over the whole
-    reduction) fits L1; the vector member's extent so that the block reused across the
-    micro-tiles of one row of micro-tiles fits L2; the rows member's extent so that the
-    whole tile, reused across the tiles of the next loop, fits the last level. Members
-    outside the micro-tile keep ``sizes``."""
+    footprint (BLIS's analytical rules through the footprint of any band). Inside a tile the
+    micro-tiles run rows outer, vector inner, so: the reduction extent is the largest whose
+    panel reused across the micro-tiles of one row (the references the vector member leaves
+    in place: gemm's Mr x kc panel of A) fits L1; the vector member's extent the largest
+    whose block reused across rows of micro-tiles (the references the rows member leaves in
+    place: gemm's kc x nc block of B) fits L2; the rows extent the largest whose whole tile
+    fits the last level. Members outside the micro-tile keep ``sizes``."""
     budgets = [level.size_bytes * LEVEL_FRACTION for level in hierarchy.levels]
     line = hierarchy.line_bytes
     current = list(sizes)
@@ -348,9 +356,11 @@ def micro_kernel_sizes(shape: BandShape, sizes: tuple[int, ...], rows: int | Non
     current[vector] = nr
     if rows is not None:
         current[rows] = mr
-    current[reduction] = _largest_fitting(shape, current, reduction, 1, budgets[0], line)
+    current[reduction] = _largest_fitting(_invariant_along(shape, vector), current, reduction,
+                                          1, budgets[0], line)
     if len(budgets) > 1:
-        current[vector] = _largest_fitting(shape, current, vector, nr, budgets[1], line)
+        reused = _invariant_along(shape, rows) if rows is not None else shape
+        current[vector] = _largest_fitting(reused, current, vector, nr, budgets[1], line)
     if rows is not None and len(budgets) > 2:
         current[rows] = _largest_fitting(shape, current, rows, mr, budgets[-1], line)
     return tuple(current)
