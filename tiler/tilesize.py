@@ -326,7 +326,7 @@ def _largest_fitting(shape: BandShape, sizes: list[int], member: int, step: int,
     grid = np.array([[value if k == member else sizes[k] for k in range(shape.members)]
                      for value in values], dtype=float)
     _, lines = footprint_many(shape, grid, line)
-    fits = sum(lines.values()) * line <= budget
+    fits = (np.zeros(len(values)) + sum(lines.values())) * line <= budget   # none: all fit
     fitting = [v for v, ok in zip(values, fits) if ok]
     return int(fitting[-1]) if fitting else int(values[0])
 
