@@ -284,6 +284,8 @@ def compare_variants(program: Program, chosen: tuple[Variant, ...], compiler) ->
         event(f"{'tiled' if tiled else 'not tiled'} ({schedule})")
         if "#pragma omp" in region:
             event("a loop marked parallel")
+        if "__builtin_memcpy(&tiler_acc" in region:
+            event("a micro-tile in vector code")
         note(f"{variant.arguments}: {region_note}\n{region}")
     try:
         outputs = variant_outputs(run_program(rendered.combined(regions), compiler))

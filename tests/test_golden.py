@@ -15,6 +15,7 @@ import pytest
 from ccutil import WARNING_FLAGS, describe_difference
 
 from tiler.pipeline import TileOptions, tile_source
+from tiler.target import Target
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 UPDATE = os.environ.get("TILER_UPDATE_GOLDEN", "") not in ("", "0")
@@ -22,7 +23,11 @@ UPDATE = os.environ.get("TILER_UPDATE_GOLDEN", "") not in ("", "0")
 # input file stem -> how it is tiled
 CASES: dict[str, TileOptions] = {
     "rect2d": TileOptions(tile_sizes=(32, 32)),       # original order, one 2-deep band
-    "gemm": TileOptions(tile_sizes=(32, 32, 32)),     # imperfect nest, 3-deep band
+    "gemm": TileOptions(tile_sizes=(32, 32, 32),      # imperfect nest, 3-deep band
+                        register_tiles=False),
+    # a 4x8 micro-tile for a fixed AVX2-like target (4 doubles a vector, 16 registers)
+    "product": TileOptions(tile_sizes=(32, 32, 32), micro_tile=(4, 8),
+                           target=Target(32, 16, True, "golden")),
     "stencil1d": TileOptions(tile_sizes=(8, 16)),     # time loop: skewed band
 }
 

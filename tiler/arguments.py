@@ -19,6 +19,14 @@ def size_list(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def micro_tile_shape(text: str) -> tuple[int, int]:
+    """argparse type: ``4x8`` as (rows, columns), both positive."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(part.strip().isdigit() and int(part) >= 1 for part in parts):
+        raise argparse.ArgumentTypeError(f"expected ROWSxCOLUMNS such as 4x8: '{text}'")
+    return int(parts[0]), int(parts[1])
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer of at least 1."""
     try:
@@ -55,6 +63,10 @@ def add_tiling_arguments(parser: argparse.ArgumentParser) -> None:
                         help="regenerate the code from the schedule without tiling")
     parser.add_argument("--always-tile", action="store_true",
                         help="tile every band, also where the model predicts no gain")
+    parser.add_argument("--no-register-tiles", action="store_true",
+                        help="no Mr x Nr micro-tiles of accumulators (vector code) in tiles")
+    parser.add_argument("--micro-tile", metavar="4x8", type=micro_tile_shape,
+                        help="micro-tile rows x columns (default: from the target's vectors)")
 
 
 def hierarchy_from_arguments(args: argparse.Namespace) -> Hierarchy | None:

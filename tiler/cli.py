@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="write the result over the input file (atomically)")
     add_tiling_arguments(tile)
     add_preprocessor_arguments(tile)
+    tile.add_argument("--cflags", metavar='"-O3 -march=native"',
+                      help="the flags the output is compiled with (decide the vector unit)")
 
     probe = commands.add_parser("probe", help="measure the cache hierarchy")
     probe.add_argument("--quick", action="store_true", help="a fast probe (under 10 s)")
@@ -118,6 +120,10 @@ def _describe_band(band) -> list[str]:
         lines.append(f"    {choice.lines_per_iteration:.4f} cache lines loaded per iteration, "
                      f"{choice.nanoseconds_per_iteration:.3f} ns by the latency model; chosen "
                      f"in {choice.seconds * 1000:.1f} ms")
+    if plan.micro is not None:
+        lines.append(f"    {plan.micro.describe()}")
+    elif plan.micro_note:
+        lines.append(f"    no micro-tile: {plan.micro_note}")
     if any(band.coincident):
         parallel = [str(k) for k, flag in enumerate(band.coincident) if flag]
         lines.append(f"    parallel members: {', '.join(parallel)}")
@@ -145,11 +151,19 @@ def _tile_options(args: argparse.Namespace) -> TileOptions:
     sizes = args.tile_sizes
     if args.tile_sizes_file:
         sizes = _read_sizes_file(args.tile_sizes_file)
+    target = None
+    if args.cflags is not None:
+        import shlex
+
+        from tiler.target import DEFAULT_COMPILER, detect_target
+        target = detect_target(DEFAULT_COMPILER, tuple(shlex.split(args.cflags)))
     return TileOptions(tile_sizes=sizes, hierarchy=hierarchy_from_arguments(args),
                        tile=not args.no_tile, parallel=args.parallel,
                        preprocessor=preprocessor_from_arguments(args),
                        parameter_values=tuple(args.parameter_values),
-                       decide=not args.always_tile)
+                       decide=not args.always_tile,
+                       register_tiles=not args.no_register_tiles,
+                       micro_tile=args.micro_tile, target=target)
 
 
 def _check_tile_usage(args: argparse.Namespace) -> None:

@@ -11,8 +11,17 @@ from dataclasses import dataclass, field
 import islpy as isl
 
 from tiler.deadline import run_with_deadline
+from tiler.microkernel import (
+    CODE_ANNOTATION,
+    KernelCode,
+    KernelNames,
+    kernel_code,
+    kernel_relations,
+    vector_lines,
+)
 from tiler.model import Scop
-from tiler.schedule import parallel_mark_depth
+from tiler.transform.parallel import parallel_mark_depth
+from tiler.transform.register import MICRO_MARK
 
 HELPER_DEFINITIONS = {
     "floord": "#define {name}(n, d) (((n) < 0) ? -((-(n) + (d) - 1) / (d)) : (n) / (d))",
@@ -70,6 +79,9 @@ class _Printer:
     loop_prefix: str = "c"                             # generated iterators are c0, c1, ...
     indent_unit: str = "  "
     used_helpers: set[str] = field(default_factory=set)
+    statement_iterators: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    kernel_names: KernelNames | None = None
+    vector_kernels: int = 0                            # micro-tiles given vector code
 
     # ---- expressions ------------------------------------------------------------------
 
@@ -144,6 +156,9 @@ class _Printer:
             children = node.block_get_children()
             return [line for k in range(children.n_ast_node())
                     for line in self.node(children.get_at(k), depth, parallel)]
+        if kind == isl.ast_node_type.mark and \
+                node.mark_get_id().get_name().startswith(MICRO_MARK):
+            return self.micro_kernel(node, depth, parallel)
         if kind == isl.ast_node_type.mark:
             depth_of_loop = parallel_mark_depth(node.mark_get_id().get_name())
             parallel = None if depth_of_loop is None else f"{self.loop_prefix}{depth_of_loop}"
@@ -175,6 +190,39 @@ class _Printer:
                          f"{step}) {{")
             return lines + self.node(body, depth + 1) + [f"{pad}}}"]
         raise NotImplementedError(f"isl AST node {kind}")
+
+    def condition(self, node: isl.AstExpr) -> str:
+        """Return a condition with every operand of ``||`` parenthesised (compilers warn
+        about ``a && b || c``)."""
+        if node.get_type() == isl.ast_expr_type.op and node.get_op_type() in (
+                isl.ast_expr_op_type.or_, isl.ast_expr_op_type.or_else,
+                isl.ast_expr_op_type.and_, isl.ast_expr_op_type.and_then):
+            symbol = "||" if node.get_op_type() in (isl.ast_expr_op_type.or_,
+                                                    isl.ast_expr_op_type.or_else) else "&&"
+            return f" {symbol} ".join(f"({self.condition(node.get_op_arg(k))})"
+                                      for k in range(node.get_op_n_arg()))
+        return self.expr(node)[0]
+
+    def micro_kernel(self, node: isl.AstNode, depth: int, parallel: str | None) -> list[str]:
+        """Return the lines of a micro-kernel: vector code for full micro-tiles under
+        ``#if defined(__GNUC__)``, the generic code for the others."""
+        generic = self.node(node.mark_get_node(), depth, parallel)
+        try:
+            code = node.get_annotation().get_user()
+        except isl.Error:          # no annotation: no vector code for this occurrence
+            code = None
+        if not isinstance(code, KernelCode) or self.kernel_names is None:
+            return generic
+        kernel = code.kernel
+        pad = self.indent_unit * depth
+        loop = f"{self.loop_prefix}{code.depth}"
+        vector = vector_lines(code, self.statement_iterators[kernel.statement],
+                              lambda e: self.expr(e)[0], self.iterator_type, loop,
+                              self.kernel_names, pad, self.indent_unit)
+        self.vector_kernels += 1
+        inner = [self.indent_unit + line for line in generic]
+        return ["#if defined(__GNUC__)", f"{pad}if ({self.condition(code.full)}) {{", *vector,
+                f"{pad}}} else", "#endif", f"{pad}{{", *inner, f"{pad}}}"]
 
 
 @dataclass(frozen=True)
@@ -220,11 +268,32 @@ def generate(scop: Scop, schedule: isl.Schedule, taken_names: set[str],
     for k in range(depth):
         iterator_ids = iterator_ids.add(isl.Id(f"{loop_prefix}{k}", context=ctx))
     build = build.set_iterators(iterator_ids)
+    relations = kernel_relations(schedule)
+
+    def annotate(node: isl.AstNode, at: isl.AstBuild) -> isl.AstNode:
+        found = relations.get(node.mark_get_id().get_name())
+        try:
+            code = kernel_code(found, at) if found is not None else None
+        except isl.Error:          # a form the vector code does not handle: generic code
+            code = None
+        if code is None:
+            return node
+        keep.append(code)
+        return node.set_annotation(isl.Id(CODE_ANNOTATION, user=code, context=ctx))
+
+    keep: list[KernelCode] = []
+    if relations:
+        build = build.set_after_each_mark(annotate)
+        build = build[0] if isinstance(build, tuple) else build   # islpy: (build, handle)
     tree = build.node_from_schedule(schedule)
 
     names = {inner: c for c, inner in scop.isl_names.items()}
     names.update({s.name: statement_prefix + s.name[1:] for s in scop.statements})
-    printer = _Printer(names, helpers, scop.iterator_type, taken, loop_prefix)
+    printer = _Printer(names, helpers, scop.iterator_type, taken, loop_prefix,
+                       statement_iterators={s.name: s.iterators for s in scop.statements},
+                       kernel_names=KernelNames(*(_fresh_name(base, taken) for base in
+                                                  ("tiler_vector", "tiler_acc",
+                                                   "tiler_load"))))
     body = printer.node(tree, 0)
 
     lines: list[str] = []
@@ -234,9 +303,27 @@ def generate(scop: Scop, schedule: isl.Schedule, taken_names: set[str],
     for statement in scop.statements:
         macro = names[statement.name]
         lines.append(f"#define {macro}({', '.join(statement.iterators)}) {statement.body}")
+    if printer.vector_kernels:
+        load = printer.kernel_names.load
+        # an unaligned vector load, as an expression (GNU C statement expression)
+        definition = (f"#define {load}(address) ({{ {printer.kernel_names.vector_type} "
+                      f"{load}_value; __builtin_memcpy(&{load}_value, (address), "
+                      f"sizeof {load}_value); {load}_value; }})")
+        lines += ["#if defined(__GNUC__)", definition, "#endif"]
     lines += [indent + line for line in body]
+    if printer.vector_kernels:
+        lines += ["#if defined(__GNUC__)", f"#undef {printer.kernel_names.load}", "#endif"]
     lines += [f"#undef {names[s.name]}" for s in scop.statements]
     return GeneratedCode("\n".join(lines) + "\n", frozenset(printer.used_helpers))
+
+
+def _fresh_name(base: str, taken: set[str]) -> str:
+    """Return ``base``, or ``base`` with a number, that is not among ``taken``."""
+    name, number = base, 0
+    while name in taken or any(t.startswith(name) for t in taken):
+        number += 1
+        name = f"{base}{number}"
+    return name
 
 
 def _schedule_depth(schedule: isl.Schedule) -> int:

@@ -127,6 +127,7 @@ class _ScopBuilder:
         self.types: set[str] = set()
         self.arrays: dict[str, Span] = {}        # subscripted names, where first seen
         self.functions: list[str] = []           # called names, in order of first use
+        self.names: set[str] = set()             # every plain name the region mentions
 
     # ---- pass 1: names ------------------------------------------------------------------
     def _collect(self, stmt: Stmt) -> None:
@@ -169,6 +170,8 @@ class _ScopBuilder:
             for node in _expressions(root):
                 if isinstance(node, Call) and node.function not in self.functions:
                     self.functions.append(node.function)
+                if isinstance(node, Name):
+                    self.names.add(node.name)
                 if isinstance(node, ArrayRef):
                     if len(node.indices) > MAX_SUBSCRIPTS:
                         raise TilerError(f"'{node.name}' has {len(node.indices)} subscripts "
@@ -234,7 +237,7 @@ class _ScopBuilder:
         """Return the declared base type (``double``, ``unsigned int``) of every name the
         region uses whose declaration the pass can see: arrays (their elements), scalars,
         parameters."""
-        names = set(self.arrays) | set(self.assigned) | set(self.parameters)
+        names = set(self.arrays) | set(self.assigned) | set(self.parameters) | self.names
         for statement in self.statements:
             names |= {access.array for access in statement.accesses}
         found = {}

@@ -43,7 +43,14 @@ from tiler.schedule import (
     tile_schedule,
     tileability,
 )
-from tiler.tilesize import choose_tile_sizes, innermost_stride_score, point_order
+from tiler.target import Target, detect_target
+from tiler.tilesize import (
+    choose_tile_sizes,
+    innermost_stride_score,
+    micro_kernel_sizes,
+    point_order,
+)
+from tiler.transform.register import micro_kernels_are_legal, plan_micro_kernel
 
 # A schedule may walk memory slightly worse than the original in its innermost loops (by
 # this much of the stride-one score per instance, e.g. one access of 1% of the instances)
@@ -75,6 +82,11 @@ class TileOptions:
     parameter_values: tuple[tuple[str, int], ...] = ()
     decide: bool = True
     line_markers: bool = False
+    # Register tiles (see tiler.transform.register): on by default; ``micro_tile`` fixes
+    # Mr x Nr, ``target`` the vector unit (default: the one ``cc -O3 -march=native`` builds for).
+    register_tiles: bool = True
+    micro_tile: tuple[int, int] | None = None
+    target: Target | None = None
 
 
 @dataclass(frozen=True)
@@ -114,20 +126,48 @@ def _planner(scop: Scop, options: TileOptions, verdicts: list[Verdict] | None = 
         shape = band_shape(scop, band, scop.parameter_values, scop.element_bytes)
         if given:
             sizes = tuple((given + [options.default_size] * members)[:members])
-            return TilePlan((sizes,), point_order(shape))
+            return with_micro(TilePlan((sizes,), point_order(shape)), band, shape)
         hierarchy = options.hierarchy or default_hierarchy()
         choice = choose_tile_sizes(shape, hierarchy)
         levels = ((choice.outer_sizes,) if choice.outer_sizes else ()) + (choice.sizes,)
-        # Only a band at the top of the region: inside a sequential loop, tiling also changes
-        # what the compiler vectorises (Floyd-Warshall's band inside its k loop: 4.4x faster
-        # tiled, for no change in memory traffic), which the memory model does not see.
-        if options.decide and band.get_schedule_depth() == 0:
-            verdict = judge(shape, choice.sizes, choice.point_order, hierarchy)
+        planned = with_micro(TilePlan(levels, choice.point_order, choice), band, shape)
+        # A band with vector code inside its tiles is worth tiling whatever the memory
+        # model says. Else, only a band at the top of the region is judged: inside a
+        # sequential loop, tiling also changes what the compiler vectorises (Floyd-Warshall's
+        # band inside its k loop: 4.4x faster tiled, for no change in memory traffic), which
+        # the memory model does not see.
+        # (A band of several statements may get vector code once unfused: see _transform.)
+        vectorised = (planned.micro is not None and planned.micro.vectorised) \
+            or FUSED_NOTE in planned.micro_note
+        if options.decide and not vectorised and band.get_schedule_depth() == 0:
+            verdict = judge(shape, planned.levels[-1], planned.point_order, hierarchy)
             if verdicts is not None:
                 verdicts.append(verdict)
             if not verdict.worth_tiling:
                 return TilePlan(((1,) * members,), tuple(range(members)), verdict)
-        return TilePlan(levels, choice.point_order, choice)
+        return planned
+
+    def with_micro(tile_plan: TilePlan, band: isl.ScheduleNode, shape) -> TilePlan:
+        if not options.register_tiles:
+            return tile_plan
+        target = options.target or detect_target()
+        kernel = plan_micro_kernel(scop, band, shape, tile_plan.levels[-1],
+                                   tile_plan.point_order, target,
+                                   options.micro_tile)
+        if isinstance(kernel, str):
+            return replace(tile_plan, micro_note=kernel)
+        if not given:
+            # The micro-kernel decides the sizes around it (tiler.tilesize).
+            sizes = micro_kernel_sizes(shape, tile_plan.levels[-1], kernel.rows,
+                                       kernel.vector, kernel.reduction, kernel.mr, kernel.nr,
+                                       options.hierarchy or default_hierarchy())
+            resized = plan_micro_kernel(scop, band, shape, sizes, tile_plan.point_order,
+                                        target, options.micro_tile)
+            if not isinstance(resized, str):
+                details = choose_tile_sizes(shape, options.hierarchy or default_hierarchy(),
+                                            only=sizes)
+                return replace(tile_plan, levels=(sizes,), micro=resized, details=details)
+        return replace(tile_plan, micro=kernel)
     return plan
 
 
@@ -185,8 +225,16 @@ def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ..
     bands: list[TiledBand] = []
     verdicts: list[Verdict] = []
     if options.tile:
-        schedule, bands = tile_schedule(schedule, _planner(scop, options, verdicts),
-                                        options.parallel)
+        planner = _planner(scop, options, verdicts)
+        untiled = schedule
+        schedule, bands = tile_schedule(untiled, planner, options.parallel)
+        if source != "isl-nofuse" and any(FUSED_NOTE in band.plan.micro_note for band in bands):
+            judged = len(verdicts)
+            fused = source
+            schedule, source, bands = _unfused_for_vectors(scop, deps, live_ranges, planner,
+                                                           options, (schedule, source, bands))
+            # keep the judgements of the schedule taken
+            verdicts[:] = verdicts[judged:] if source != fused else verdicts[:judged]
         if not bands and verdicts:
             return "; ".join(verdict.reason for verdict in verdicts) + "; left unchanged"
         if not bands:
@@ -196,7 +244,42 @@ def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ..
         return "the tiled schedule would break a dependence; left unchanged"
     if not parallel_loops_are_legal(schedule, memory):
         return "a loop marked parallel would carry a dependence; left unchanged"
+    if not micro_kernels_are_legal(schedule, memory):
+        if options.register_tiles:
+            retried = _transform(scop, deps, live_ranges, memory,
+                                 replace(options, register_tiles=False))
+            if isinstance(retried, str):
+                return retried
+            note = "refused: two points of a micro-tile would depend on each other"
+            return retried[0], retried[1], [replace(band, plan=replace(band.plan, micro_note=note))
+                                            for band in retried[2]], retried[3]
+        return "a micro-tile's points would depend on each other; left unchanged"
     return schedule, source, bands, [v for v in verdicts if not v.worth_tiling]
+
+
+# The reason ``plan_micro_kernel`` gives for a band of several statements; such a band (an
+# initialisation fused with its reduction: gemm, syrk) has vector code without fusion.
+FUSED_NOTE = "several statements in the band"
+
+
+def _vector_kernels(bands: list[TiledBand]) -> int:
+    return sum(1 for band in bands if band.plan.micro is not None and band.plan.micro.vectorised)
+
+
+def _unfused_for_vectors(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ...],
+                         planner: Planner, options: TileOptions,
+                         chosen: tuple[isl.Schedule, str, list[TiledBand]]
+                         ) -> tuple[isl.Schedule, str, list[TiledBand]]:
+    """Return isl's schedule without fusion, tiled, when it gives more micro-kernels vector
+    code than ``chosen`` (whose bands fuse several statements), else ``chosen``."""
+    unfused = isl_schedule(scop, deps, fuse=False)
+    if unfused is None or (live_ranges and not live_ranges_intact(unfused.get_map(),
+                                                                  live_ranges)):
+        return chosen
+    tiled, bands = tile_schedule(unfused, planner, options.parallel)
+    if _vector_kernels(bands) > _vector_kernels(chosen[2]):
+        return tiled, "isl-nofuse", bands
+    return chosen
 
 
 def tile_region(text: str, first_line: int, taken_names: set[str], options: TileOptions,

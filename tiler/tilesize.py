@@ -37,7 +37,8 @@ LEVEL_FRACTION = 0.5
 # Whether to add a tile of tiles sized for the last level (see ``last_level_sizes``). Off:
 # measured on the examples (3 interleaved runs, gcc -O3 -march=native), the extra level cost
 # 10-25% on gemm, two_mm, lu, covariance and syrk and gained 10-35% only on the two
-# time-skewed stencils; L2-sized tiles already stream from the last level.
+# time-skewed stencils; L2-sized tiles already stream from the last level. (A band with a
+# micro-kernel has its last-level extent from ``micro_kernel_sizes`` instead.)
 LAST_LEVEL_TILES = False
 # Latencies used when the hierarchy gives none (sizes from --cache-sizes): typical of a
 # current x86 core, in nanoseconds, per level and for memory.
@@ -305,3 +306,61 @@ def choose_tile_sizes(shape: BandShape, hierarchy: Hierarchy,
                       time.perf_counter() - started,
                       last_level_sizes(shape, tuple(int(v) for v in grid[best]), hierarchy)
                       if only is None and LAST_LEVEL_TILES else None)
+
+
+# Sizes of one member evaluated at once around a micro-tile (every multiple of the step up
+# to the trip count below this many; footprint_many takes them in one array operation).
+MAX_MICRO_SIZES = 8192
+
+
+def _largest_fitting(shape: BandShape, sizes: list[int], member: int, step: int,
+                     budget: float, line: int) -> int:
+    """Return the largest multiple of ``step`` (at most the trip count, at least ``step``)
+    for ``member`` whose tile, with the other members at ``sizes``, fits ``budget`` bytes."""
+    trips = shape.trip_counts[member]
+    values = sorted({v for v in (step * k for k in range(1, 1 + max(1, trips // step)))
+                     if v <= max(trips, step)} | {min(trips, step)})
+    if len(values) > MAX_MICRO_SIZES:     # a geometric sample of a long range is enough
+        values = sorted({values[min(len(values) - 1, int(1.01 ** k))] for k in range(1000)}
+                        | {values[0], values[-1]})
+    grid = np.array([[value if k == member else sizes[k] for k in range(shape.members)]
+                     for value in values], dtype=float)
+    _, lines = footprint_many(shape, grid, line)
+    fits = (np.zeros(len(values)) + sum(lines.values())) * line <= budget   # none: all fit
+    fitting = [v for v, ok in zip(values, fits) if ok]
+    return int(fitting[-1]) if fitting else int(values[0])
+
+
+def _invariant_along(shape: BandShape, member: int) -> BandShape:
+    """Return ``shape`` with only the references that ``member`` leaves in place."""
+    kept = tuple(a for a in shape.accesses
+                 if a.coefficients and not any(row[member] for row in a.coefficients))
+    return BandShape(shape.members, shape.trip_counts, kept, shape.statements, shape.estimated)
+
+
+def micro_kernel_sizes(shape: BandShape, sizes: tuple[int, ...], rows: int | None,
+                       vector: int, reduction: int, mr: int, nr: int,
+                       hierarchy: Hierarchy) -> tuple[int, ...]:
+    """Return the tile sizes of a band with an Mr x Nr micro-tile, level by level from the
+    footprint (BLIS's analytical rules through the footprint of any band). Inside a tile the
+    micro-tiles run rows outer, vector inner, so: the reduction extent is the largest whose
+    panel reused across the micro-tiles of one row (the references the vector member leaves
+    in place: gemm's Mr x kc panel of A) fits L1; the vector member's extent the largest
+    whose block reused across rows of micro-tiles (the references the rows member leaves in
+    place: gemm's kc x nc block of B) fits L2; the rows extent the largest whose whole tile
+    fits the last level. Members outside the micro-tile keep ``sizes``."""
+    budgets = [level.size_bytes * LEVEL_FRACTION for level in hierarchy.levels]
+    line = hierarchy.line_bytes
+    current = list(sizes)
+    current[reduction] = 1
+    current[vector] = nr
+    if rows is not None:
+        current[rows] = mr
+    current[reduction] = _largest_fitting(_invariant_along(shape, vector), current, reduction,
+                                          1, budgets[0], line)
+    if len(budgets) > 1:
+        reused = _invariant_along(shape, rows) if rows is not None else shape
+        current[vector] = _largest_fitting(reused, current, vector, nr, budgets[1], line)
+    if rows is not None and len(budgets) > 2:
+        current[rows] = _largest_fitting(shape, current, rows, mr, budgets[-1], line)
+    return tuple(current)

@@ -89,8 +89,13 @@ def tile_options_for_compile(compiler: list[str], flags: tuple[str, ...], openmp
     # The frontend reads each region through the compile's own preprocessor: the real
     # compiler (after a wrapper such as ccache) with the compile's flags, its inputs left out.
     from tiler.preprocess import Preprocessor
+    from tiler.target import detect_target
     preprocessor_flags = tuple(flags[:-2]) if flags[-2:-1] == ("-E",) else tuple(flags)
     return TileOptions(tile_sizes=sizes, hierarchy=hierarchy, tile=not arguments.no_tile,
                        preprocessor=Preprocessor(compiler[-1], preprocessor_flags),
                        decide=not arguments.always_tile,
+                       register_tiles=not arguments.no_register_tiles,
+                       micro_tile=arguments.micro_tile,
+                       # the vector unit of this compile's own flags (-march=...)
+                       target=detect_target(compiler[-1], preprocessor_flags),
                        parallel=arguments.parallel or openmp, line_markers=True)

@@ -1,0 +1,230 @@
+"""Vector code of a micro-kernel: for a full micro-tile, the accumulators are GNU C vector
+variables loaded before the reduction loop and stored after it; every reference that moves
+along the vector member is a vector load, every other operand a broadcast scalar. Partial
+micro-tiles, and compilers without GNU C vectors, run the generic code isl generates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import islpy as isl
+
+from tiler.syntax import ArrayRef, Binary, Expr, Unary
+from tiler.transform.register import MICRO_MARK, MicroKernel
+from tiler.transform.vector_form import VECTOR_ELEMENT_TYPES, c_text, stride_along
+
+# The type of the micro-kernel's own indices: 64-bit, so that the compiler sees the rows of
+# a micro-tile at constant offsets from one base (int indices are sign-extended row by row,
+# and gcc 12 kept each row's offset in a register of its own and spilled them).
+INDEX_TYPE = "long"
+# Name of the annotation the AST callback puts on a micro-kernel's mark node.
+CODE_ANNOTATION = "tiler_micro_code"
+
+
+@dataclass(frozen=True)
+class KernelRelations:
+    """A micro-kernel's instances in schedule terms: ``prefix`` maps its statement's
+    instances to the values of the loops above the mark, ``points`` those values to the
+    (reduction, [rows,] vector) values under it, ``instances`` them to the instances."""
+
+    kernel: MicroKernel
+    prefix: isl.UnionMap
+    points: isl.Map
+    instances: isl.Map
+
+
+@dataclass(frozen=True)
+class KernelCode:
+    """What the vector code of one occurrence of a micro-kernel needs, as isl AST
+    expressions of the loops around it."""
+
+    kernel: MicroKernel
+    full: isl.AstExpr               # the micro-tile is full (a box, every reduction step)
+    lower: isl.AstExpr              # the reduction loop's bounds
+    upper: isl.AstExpr
+    bases: tuple[isl.AstExpr, ...]  # the first value of the rows (if any) and vector members
+    others: dict                    # statement iterator index -> value (fixed in the kernel)
+    depth: int                      # schedule depth of the reduction loop
+
+
+def kernel_relations(schedule: isl.Schedule) -> dict[str, KernelRelations]:
+    """Return the relations of every micro-kernel with vector code, by mark name."""
+    found: dict[str, KernelRelations] = {}
+
+    def visit(node: isl.ScheduleNode) -> None:
+        if node.get_type() == isl.schedule_node_type.mark and \
+                node.mark_get_id().get_name().startswith(MICRO_MARK):
+            kernel = node.mark_get_id().get_user()
+            if isinstance(kernel, MicroKernel) and kernel.vectorised:
+                domain = node.get_domain()
+                prefix = node.get_prefix_schedule_union_map().intersect_domain(domain)
+                reduction = node.child(0)
+                points = reduction.band_get_partial_schedule_union_map().flat_range_product(
+                    reduction.child(0).band_get_partial_schedule_union_map())
+                by_prefix = prefix.reverse()
+                relation = by_prefix.apply_range(points.intersect_domain(domain))
+                if relation.n_map() == 1 and by_prefix.n_map() == 1:
+                    found[node.mark_get_id().get_name()] = KernelRelations(
+                        kernel, prefix, isl.Map.from_union_map(relation),
+                        isl.Map.from_union_map(by_prefix))
+        for k in range(node.n_children()):
+            visit(node.child(k))
+
+    visit(schedule.get_root())
+    return found
+
+
+def _single_map(relation: isl.UnionMap) -> isl.Map | None:
+    return isl.Map.from_union_map(relation) if relation.n_map() == 1 else None
+
+
+def kernel_code(relations: KernelRelations, build: isl.AstBuild) -> KernelCode | None:
+    """Return the expressions of the vector code at one occurrence of a micro-kernel (the
+    AST ``build`` at its mark), or None when its instances do not have the form it needs.
+    Everything is computed on the build's own schedule dimensions (isl drops some of the
+    loops above the mark, e.g. one that takes a single value)."""
+    kernel = relations.kernel
+    # the build's schedule values -> the values of the loops above the mark
+    to_prefix = _single_map(build.get_schedule().reverse().apply_range(relations.prefix))
+    if to_prefix is None or not to_prefix.is_single_valued():
+        return None
+    points = to_prefix.apply_range(relations.points)
+    points = points.reset_tuple_id(isl.dim_type.out)
+    instances = to_prefix.apply_range(relations.instances)
+    outer = relations.points.dim(isl.dim_type.in_)
+    inner = 2 if kernel.rows is not None else 1
+    if outer < inner:
+        return None
+    steps = points.project_out(isl.dim_type.out, 1, inner)
+    lower = steps.lexmin_pw_multi_aff().get_pw_aff(0)
+    upper = steps.lexmax_pw_multi_aff().get_pw_aff(0)
+    base_maps = [to_prefix.project_out(isl.dim_type.out, d + 1, outer - d - 1)
+                 .project_out(isl.dim_type.out, 0, d) for d in range(outer - inner, outer)]
+    if not all(base.is_single_valued() for base in base_maps):
+        return None
+    bases = [isl.PwMultiAff.from_map(base).get_pw_aff(0) for base in base_maps]
+    box = _box(lower, upper, bases, [kernel.mr, kernel.nr][-inner:])
+    box = box.align_params(points.get_space())
+    points = points.align_params(box.get_space())
+    missing = box.subtract(points).domain()
+    full = points.domain().subtract(missing).coalesce()
+    if full.is_empty():
+        return None
+    lower, upper = lower.gist(full).coalesce(), upper.gist(full).coalesce()
+    others = {}
+    roles = {index for index, _ in (found for found in kernel.iterators if found)}
+    for index in range(instances.dim(isl.dim_type.out)):
+        if index in roles:
+            continue
+        value = instances.project_out(isl.dim_type.out, index + 1,
+                                      instances.dim(isl.dim_type.out) - index - 1) \
+            .project_out(isl.dim_type.out, 0, index).intersect_domain(full)
+        if not value.is_single_valued():
+            return None
+        others[index] = build.expr_from_pw_aff(isl.PwMultiAff.from_map(value).get_pw_aff(0))
+    return KernelCode(kernel, build.expr_from_set(full), build.expr_from_pw_aff(lower),
+                      build.expr_from_pw_aff(upper),
+                      tuple(build.expr_from_pw_aff(base.gist(full)) for base in bases),
+                      others, outer)
+
+
+def _box(lower: isl.PwAff, upper: isl.PwAff, bases: list[isl.PwAff], sizes: list[int]
+         ) -> isl.Map:
+    """Return {B -> [k, (m,) v] : lower(B) <= k <= upper(B), base <= m, v < base + size}."""
+    line = isl.Space.set_alloc(lower.get_ctx(), 0, 1)
+    result = isl.Map.from_pw_aff(lower).apply_range(isl.Map.lex_le(line)).intersect(
+        isl.Map.from_pw_aff(upper).apply_range(isl.Map.lex_ge(line)))
+    for base, size in zip(bases, sizes):
+        span = isl.Map(f"{{ [b] -> [x] : b <= x < b + {size} }}", context=lower.get_ctx())
+        result = result.flat_range_product(isl.Map.from_pw_aff(base).apply_range(span))
+    return result.reset_tuple_id(isl.dim_type.out)
+
+
+@dataclass
+class KernelNames:
+    """Identifiers the vector code declares, chosen clear of the file's names."""
+
+    vector_type: str
+    accumulator: str
+    load: str
+
+
+def vector_lines(code: KernelCode, statement_iterators: tuple[str, ...], text_of,
+                 iterator_type: str, loop_name: str, names: KernelNames, pad: str,
+                 unit: str) -> list[str]:
+    """Return the C lines of the vector code of one full micro-tile. ``text_of`` prints an
+    isl AST expression."""
+    kernel = code.kernel
+    form = kernel.vector_statement
+    element = form.element_type
+    lanes = kernel.lanes
+    rows = kernel.mr if kernel.rows is not None else 1
+    groups = kernel.nr // lanes
+    roles = kernel.iterators
+    base_rows = f"({INDEX_TYPE}) ({text_of(code.bases[0])})" if kernel.rows is not None \
+        else None
+    base_vector = f"({INDEX_TYPE}) ({text_of(code.bases[-1])})"
+    fixed = {statement_iterators[index]: text_of(expr) for index, expr in code.others.items()}
+    reduction_index, reduction_sign = roles[2]
+    vector_index = roles[1][0]
+
+    def substitution(row: int, group: int) -> dict[str, str]:
+        values = dict(fixed)
+        values[statement_iterators[reduction_index]] = \
+            loop_name if reduction_sign > 0 else f"-{loop_name}"
+        values[statement_iterators[vector_index]] = f"{base_vector} + {group * lanes}"
+        if kernel.rows is not None:
+            index, sign = roles[0]
+            value = f"{base_rows} + {row}"
+            values[statement_iterators[index]] = value if sign > 0 else f"-({value})"
+        return values
+
+    vector_name = statement_iterators[vector_index]
+    accumulators = {(row, group): f"{names.accumulator}{row}_{group}"
+                    for row in range(rows) for group in range(groups)}
+    inner = pad + unit
+    body = pad + unit * 2
+    vector_bytes = lanes * VECTOR_ELEMENT_TYPES[element]
+    lines = [(f"{inner}typedef {element} {names.vector_type} "
+              f"__attribute__((vector_size({vector_bytes})));")]
+    lines.append(f"{inner}{names.vector_type} "
+                 + ", ".join(accumulators.values()) + ";")
+    target_text = {}
+    for (row, group), name in accumulators.items():
+        address = "&" + c_text(form.target, substitution(row, group))
+        target_text[(row, group)] = address
+        lines.append(f"{inner}__builtin_memcpy(&{name}, {address}, sizeof {name});")
+    lines.append(f"{inner}for ({INDEX_TYPE} {loop_name} = {text_of(code.lower)}, "
+                 f"{loop_name}_end = {text_of(code.upper)}; {loop_name} <= {loop_name}_end; "
+                 f"{loop_name}++) {{")
+    for (row, group), name in accumulators.items():
+        value = _vector_text(form.update, form.target, vector_name, substitution(row, group),
+                             name, element, names)
+        lines.append(f"{body}{name} = {value};")
+    lines.append(f"{inner}}}")
+    for (row, group), name in accumulators.items():
+        lines.append(f"{inner}__builtin_memcpy({target_text[(row, group)]}, &{name}, "
+                     f"sizeof {name});")
+    return lines
+
+
+def _vector_text(expr: Expr, target: ArrayRef, vector: str, values: dict[str, str],
+                 accumulator: str, element: str, names: KernelNames) -> str:
+    """Return the vector expression of ``expr``: the written element is the accumulator,
+    references along the vector member are loads, the rest broadcast scalars."""
+    from tiler.transform.vector_form import _mentions, _same_reference
+    if not _mentions(expr, vector):
+        return f"(({element}) {c_text(expr, values)})"
+    if isinstance(expr, ArrayRef):
+        if _same_reference(expr, target):
+            return accumulator
+        assert stride_along(expr, vector) == "unit"
+        return f"{names.load}(&{c_text(expr, values)})"
+    if isinstance(expr, Binary):
+        left = _vector_text(expr.left, target, vector, values, accumulator, element, names)
+        right = _vector_text(expr.right, target, vector, values, accumulator, element, names)
+        return f"({left} {expr.op} {right})"
+    if isinstance(expr, Unary):
+        inner = _vector_text(expr.operand, target, vector, values, accumulator, element, names)
+        return f"({expr.op}{inner})"
+    raise ValueError("no vector form")  # vector_form accepted only the cases above

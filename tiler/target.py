@@ -1,0 +1,71 @@
+"""The vector unit of the target: vector width and register count from the compiler's
+predefined macros for the flags the user compiles with (``cc FLAGS -dM -E -``)."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from dataclasses import dataclass
+from functools import lru_cache
+
+# The compiler and flags whose target the micro-tiles are sized for when the user names none:
+# the build the README and the benchmarks use.
+DEFAULT_COMPILER = "cc"
+DEFAULT_TARGET_FLAGS = ("-O3", "-march=native")
+# (macro, vector bytes, vector registers), widest first: the first macro the compiler
+# predefines decides. x86-64 has 16 vector registers below AVX-512 and 32 with it; AArch64
+# has 32 NEON registers; SSE2 is in every x86-64.
+VECTOR_UNITS = (
+    ("__AVX512F__", 64, 32),
+    ("__AVX__", 32, 16),
+    ("__aarch64__", 16, 32),
+    ("__ARM_NEON", 16, 16),
+    ("__SSE2__", 16, 16),
+)
+# A target the macros say nothing about: scalar code, with the 16 registers of a common
+# core, so that plain unroll-and-jam still keeps a small micro-tile in registers.
+SCALAR_REGISTERS = 16
+
+
+@dataclass(frozen=True)
+class Target:
+    """The vector unit micro-tiles are sized for."""
+
+    vector_bytes: int            # bytes of one vector register (1 vector = 1 element: scalar)
+    vector_registers: int
+    fma: bool
+    source: str                  # what it was read from: the macro, or why it is a default
+
+    def lanes(self, element_bytes: int) -> int:
+        """Return how many elements of ``element_bytes`` one vector holds (at least 1)."""
+        return max(1, self.vector_bytes // element_bytes)
+
+
+SCALAR_TARGET = Target(8, SCALAR_REGISTERS, False, "no vector unit known")
+
+
+def target_from_macros(macros: str) -> Target:
+    """Return the target that the output of ``cc -dM -E`` describes."""
+    defined = {line.split()[1] for line in macros.splitlines()
+               if line.startswith("#define ") and len(line.split()) >= 2}
+    fma = "__FMA__" in defined or "__ARM_FEATURE_FMA" in defined
+    for macro, vector_bytes, registers in VECTOR_UNITS:
+        if macro in defined:
+            return Target(vector_bytes, registers, fma, macro)
+    return Target(SCALAR_TARGET.vector_bytes, SCALAR_REGISTERS, fma, "no vector macro")
+
+
+@lru_cache(maxsize=16)
+def detect_target(compiler: str = DEFAULT_COMPILER,
+                  flags: tuple[str, ...] = DEFAULT_TARGET_FLAGS) -> Target:
+    """Return the target ``compiler`` builds for with ``flags`` (cached per compiler and
+    flags); the scalar target when the compiler does not run."""
+    command = [*shlex.split(compiler), *flags, "-dM", "-E", "-x", "c", "-"]
+    try:
+        result = subprocess.run(command, input="", capture_output=True, text=True,
+                                check=False, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return SCALAR_TARGET
+    if result.returncode != 0:
+        return SCALAR_TARGET
+    return target_from_macros(result.stdout)

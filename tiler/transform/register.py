@@ -1,0 +1,290 @@
+"""Register tiles: the point loops of a tiled band become an Mr x Nr micro-tile of
+accumulators kept in registers across the innermost reduction loop (unroll-and-jam).
+
+Which members play which part comes from the accesses, not from a kernel's name: the
+*reduction* member leaves every written reference in place, the *vector* member walks
+every written reference with stride one along its last subscript, the *rows* member moves
+the written references along another subscript (so two micro-tile points never write one
+element). In schedule-tree terms the point band ``(..., m, ..., r, ..., v)`` becomes
+
+    band (other members..., Mr*floor(m/Mr), Nr*floor(v/Nr))     permutable
+      mark MICRO_MARK (a ``MicroKernel``)
+        band (r)
+          band (m, v)                                             unrolled, or vector code
+
+which is a tiling of the point band with sizes (Mr, 1, Nr) followed by a permutation of its
+tile loops: legal in a permutable band, and checked again on the final schedule like every
+other. Vector code (see ``tiler.microkernel``) also runs the micro-tile's points of one
+reduction step at once and keeps the accumulators in registers across the reduction loop;
+``micro_kernels_are_legal`` checks what that relies on: no dependence between two points of
+one micro-tile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import islpy as isl
+
+from tiler.footprint import BandShape
+from tiler.model import Scop
+from tiler.target import Target
+from tiler.transform.vector_form import VectorStatement, vector_form
+
+# The name of the mark above a micro-kernel's reduction band; the mark's id carries the
+# ``MicroKernel``.
+MICRO_MARK = "tiler_micro"
+# Vectors of the vector member per micro-tile row: two, so that each broadcast of the rows
+# operand feeds two independent multiply-adds (the 4x8 double micro-tile of two AVX2
+# vectors ran at 19.7 GFLOP/s on the development machine, against 12 left to gcc).
+VECTORS_PER_ROW = 2
+# Registers kept free of accumulators: the vectors of one row's loads and one broadcast.
+FREE_REGISTERS = VECTORS_PER_ROW + 1
+# Whether a band whose statements have no vector form still gets a micro-tile, as plain C
+# unrolled by isl. Off: isl's unrolling of an 8x16 micro-tile over gemm's two statements
+# took 5.8 s of AST generation (the deadline is 6 s), and gcc vectorises the plain point
+# loops of such bands already.
+PLAIN_MICRO_TILES = False
+# At most this many rows: beyond 8 the accumulators of one micro-tile outgrow what the
+# loads of one reduction step can hide, and remainder tiles grow.
+MAX_ROWS = 8
+
+
+@dataclass(frozen=True)
+class MicroKernel:
+    """A register tile of one band. Members are numbered as in the band before tiling;
+    ``rows`` is None when no member can be the rows member (Mr = 1)."""
+
+    rows: int | None
+    vector: int
+    reduction: int
+    mr: int
+    nr: int
+    lanes: int                       # elements per vector (1: no vector unit)
+    statement: str | None            # the one statement of vector code, if any
+    vector_statement: VectorStatement | None
+    iterators: tuple[tuple[int, int] | None, ...] = ()   # per (rows, vector, reduction): the
+    #                                  statement iterator it is and its sign, for vector code
+    why_not_vectorised: str = ""
+    unroll: bool = True              # plain unrolled code (isl unroll) for the micro-tile
+
+    @property
+    def vectorised(self) -> bool:
+        """Whether vector code is emitted for full micro-tiles."""
+        return self.vector_statement is not None
+
+    def describe(self) -> str:
+        """Return one line for ``--report``."""
+        rows = "none" if self.rows is None else str(self.rows)
+        text = (f"micro-tile {self.mr}x{self.nr} (rows member {rows}, vector member "
+                f"{self.vector}, reduction member {self.reduction}), vector of {self.lanes}")
+        if self.vectorised:
+            return text + ": GNU C vector code for full micro-tiles"
+        return text + f": plain unrolled code ({self.why_not_vectorised})"
+
+
+def _column(access, member: int) -> tuple[float, ...]:
+    return tuple(row[member] for row in access.coefficients)
+
+
+def micro_tile_members(shape: BandShape, point_order: tuple[int, ...]
+                       ) -> tuple[int | None, int, int] | str:
+    """Return the (rows, vector, reduction) members of a band from its accesses, or why
+    there are none. Among several candidates the one innermost in ``point_order`` wins."""
+    writes = [a for a in shape.accesses if a.is_write]
+    if not writes:
+        return "the band writes nothing"
+    if any(not a.coefficients for a in writes):
+        return "a scalar is written in the band"
+    by_depth = list(reversed(point_order))
+
+    def all_writes(test) -> list[int]:
+        return [k for k in by_depth if all(test(_column(a, k)) for a in writes)]
+
+    reductions = all_writes(lambda column: not any(column))
+    if not reductions:
+        return "no member leaves the written references in place (no reduction member)"
+    reduction = reductions[0]
+    vectors = [k for k in all_writes(lambda c: c[-1] == 1 and not any(c[:-1])) if k != reduction]
+    if not vectors:
+        return "no member walks the written references with stride one"
+    vector = vectors[0]
+    rows = [k for k in all_writes(lambda c: c[-1] == 0 and any(c[:-1]))
+            if k not in (reduction, vector)]
+    return (rows[0] if rows else None), vector, reduction
+
+
+def micro_tile_shape(target: Target, element_bytes: int,
+                     override: tuple[int, int] | None = None) -> tuple[int, int, int]:
+    """Return (Mr, Nr, lanes) for ``target``: Nr is ``VECTORS_PER_ROW`` vectors, Mr the
+    rows whose accumulators fit the registers beside ``FREE_REGISTERS``."""
+    lanes = target.lanes(element_bytes)
+    if override is not None:
+        return override[0], override[1], lanes
+    rows = (target.vector_registers - FREE_REGISTERS) // VECTORS_PER_ROW
+    return max(1, min(MAX_ROWS, rows)), VECTORS_PER_ROW * lanes, lanes
+
+
+def _member_maps(band: isl.ScheduleNode) -> list[isl.UnionMap]:
+    partial = band.band_get_partial_schedule()
+    return [isl.UnionMap.from_union_pw_aff(partial.get_at(k))
+            for k in range(band.band_n_member())]
+
+
+def member_iterator(band: isl.ScheduleNode, member: int, statement) -> tuple[int, int] | None:
+    """Return (iterator index, sign) when band member ``member`` is, for ``statement``,
+    plus or minus one of its iterators; None otherwise."""
+    relation = _member_maps(band)[member].intersect_domain(
+        isl.UnionSet.from_set(statement.domain))
+    dims = ", ".join(f"d{k}" for k in range(len(statement.iterators)))
+    for index in range(len(statement.iterators)):
+        for sign in (1, -1):
+            value = f"d{index}" if sign > 0 else f"-d{index}"
+            candidate = isl.UnionMap(f"{{ {statement.name}[{dims}] -> [{value}] }}")
+            candidate = candidate.align_params(relation.get_space()).intersect_domain(
+                isl.UnionSet.from_set(statement.domain))
+            if candidate.is_equal(relation.align_params(candidate.get_space())):
+                return index, sign
+    return None
+
+
+def plan_micro_kernel(scop: Scop, band: isl.ScheduleNode, shape: BandShape,
+                      sizes: tuple[int, ...], point_order: tuple[int, ...], target: Target,
+                      override: tuple[int, int] | None = None
+                      ) -> MicroKernel | str:
+    """Return the register tile of a band to be tiled with ``sizes`` (point loops in
+    ``point_order``), or why it gets none."""
+    members = micro_tile_members(shape, point_order)
+    if isinstance(members, str):
+        return members
+    rows, vector, reduction = members
+    writes = [a for a in shape.accesses if a.is_write]
+    element = min(a.element_bytes for a in writes)
+    mr, nr, lanes = micro_tile_shape(target, element, override)
+    extent = [min(size, trips) for size, trips in zip(sizes, shape.trip_counts)]
+    mr = 1 if rows is None else max(1, min(mr, extent[rows]))
+    nr = max(1, min(nr, extent[vector]))
+    if mr * nr == 1:
+        return "the tile is one point wide along the micro-tile's members"
+    names = shape.statements
+    statement = next(s for s in scop.statements if s.name == names[0]) if len(names) == 1 \
+        else None
+    kernel = MicroKernel(None if mr == 1 else rows, vector, reduction, mr, nr, lanes, None,
+                         None)
+    why = _why_not_vector(kernel, statement, band, scop.types, nr, lanes)
+    if isinstance(why, str):
+        if not PLAIN_MICRO_TILES:
+            return f"no vector code ({why}), and plain micro-tiles are off"
+        return _replace(kernel, why_not_vectorised=why)
+    vector_statement, iterators = why
+    return _replace(kernel, statement=statement.name, vector_statement=vector_statement,
+                    iterators=iterators, unroll=False)
+
+
+def _replace(kernel: MicroKernel, **changes) -> MicroKernel:
+    from dataclasses import replace
+    return replace(kernel, **changes)
+
+
+def _why_not_vector(kernel: MicroKernel, statement, band: isl.ScheduleNode, declared: dict,
+                    nr: int, lanes: int):
+    """Return (vector form, iterators) of the band's statement, or why it has none."""
+    if lanes == 1:
+        return "the target has no vector unit"
+    if nr % lanes:
+        return f"the tile is narrower than a vector along the vector member ({nr} < {lanes})"
+    if statement is None:
+        return "several statements in the band"
+    roles = (kernel.rows, kernel.vector, kernel.reduction)
+    iterators = tuple(None if member is None else member_iterator(band, member, statement)
+                      for member in roles)
+    if any(found is None for member, found in zip(roles, iterators) if member is not None):
+        return "a micro-tile member is not one loop of the statement"
+    if iterators[1][1] != 1:
+        return "the vector member counts down"
+    vector_name = statement.iterators[iterators[1][0]]
+    names = {a.array for a in statement.accesses} | _names(statement.body)
+    types = {name: declared[name] for name in names - set(statement.iterators)
+             if name in declared}
+    form = vector_form(statement.body, vector_name, types, set(statement.iterators))
+    if isinstance(form, str):
+        return form
+    return form, iterators
+
+
+def _names(body: str) -> set[str]:
+    from tiler.codegen import identifiers
+    return identifiers(body)
+
+
+def register_tile(node: isl.ScheduleNode, kernel: MicroKernel, point_order: tuple[int, ...],
+                  mark_name: str) -> isl.ScheduleNode:
+    """Return the point band ``node`` (members in ``point_order``) replaced by the bands of
+    ``kernel``'s micro-tile (see the module doc); the returned node is the outer band, at
+    the place of ``node``."""
+    position = {member: point_order.index(member) for member in point_order}
+    partial = node.band_get_partial_schedule()
+    coincident = [bool(node.band_member_get_coincident(k)) for k in range(node.band_n_member())]
+    inner = [kernel.rows, kernel.vector] if kernel.rows is not None else [kernel.vector]
+    steps = [kernel.mr, kernel.nr] if kernel.rows is not None else [kernel.nr]
+    others = [m for m in point_order if m not in inner and m != kernel.reduction]
+    ctx = node.get_ctx()
+
+    def band_of(parts: list[isl.UnionPwAff]) -> isl.MultiUnionPwAff:
+        space = isl.Space.set_alloc(ctx, 0, len(parts))
+        space = space.align_params(partial.get_space())
+        members = isl.UnionPwAffList.alloc(ctx, len(parts))
+        for part in parts:
+            members = members.add(part)
+        return isl.MultiUnionPwAff.from_union_pw_aff_list(space, members)
+
+    outer_parts = [partial.get_at(position[m]) for m in others]
+    for member, step in zip(inner, steps):
+        value = partial.get_at(position[member])
+        outer_parts.append(value.scale_down_val(isl.Val(step)).floor()
+                           .scale_val(isl.Val(step)))
+    node = node.delete()
+    node = node.insert_partial_schedule(band_of([partial.get_at(position[m]) for m in inner]))
+    if kernel.unroll:
+        for k in range(len(inner)):
+            node = node.band_member_set_ast_loop_type(k, isl.ast_loop_type.unroll)
+    node = node.insert_partial_schedule(band_of([partial.get_at(position[kernel.reduction])]))
+    node = node.insert_mark(isl.Id(mark_name, user=kernel, context=ctx))
+    node = node.insert_partial_schedule(band_of(outer_parts)).band_set_permutable(1)
+    for k, member in enumerate(others + inner):
+        node = node.band_member_set_coincident(k, int(coincident[position[member]]))
+    return node
+
+
+def micro_kernels_are_legal(schedule: isl.Schedule, deps: isl.UnionMap) -> bool:
+    """Return whether no dependence joins two different points of one micro-tile (equal
+    values of every loop above the micro-kernel, different values of its rows and vector
+    members), for every micro-kernel with vector code: its points then run in any order,
+    and at once."""
+    legal = True
+
+    def visit(node: isl.ScheduleNode) -> None:
+        nonlocal legal
+        if node.get_type() == isl.schedule_node_type.mark and \
+                node.mark_get_id().get_name().startswith(MICRO_MARK):
+            kernel = node.mark_get_id().get_user()
+            if isinstance(kernel, MicroKernel) and kernel.vectorised:
+                legal = legal and not _points_depend(node, deps)
+        for k in range(node.n_children()):
+            visit(node.child(k))
+
+    visit(schedule.get_root())
+    return legal
+
+
+def _points_depend(mark: isl.ScheduleNode, deps: isl.UnionMap) -> bool:
+    """Return whether a dependence under ``mark`` joins two instances with the same outer
+    loop values and different micro-tile points."""
+    domain = mark.get_domain()
+    inside = deps.intersect_domain(domain).intersect_range(domain)
+    if inside.is_empty():
+        return False
+    outer = mark.get_prefix_schedule_union_map()
+    points = mark.child(0).child(0).band_get_partial_schedule_union_map()
+    same_outer = inside.intersect(outer.apply_range(outer.reverse()))
+    return not same_outer.subtract(points.apply_range(points.reverse())).is_empty()
