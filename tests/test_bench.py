@@ -525,8 +525,10 @@ def test_a_search_whose_candidates_all_differ_says_so(tmp_path, cc, monkeypatch)
         result = real(text, filename, options)
         if options.tile_sizes is None:
             return result
-        return pipeline.TileResult(re.sub(r"^(#define S0\(.*?) \+ ", r"\1 - ", result.text,
-                                          count=1, flags=re.MULTILINE), result.regions)
+        # (after the region: the micro-kernel's vector code does not go through S0)
+        return pipeline.TileResult(result.text.replace("#pragma endscop",
+                                                       "B[1][2] += 1.0;\n#pragma endscop", 1),
+                                   result.regions)
 
     monkeypatch.setattr(pipeline, "tile_source", miscompiled)
     kernel = write_kernel(tmp_path, "matmul", MATMUL)
