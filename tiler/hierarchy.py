@@ -407,13 +407,13 @@ def default_hierarchy() -> Hierarchy:
     if cached is not None:
         return cached
     from tiler.probe import run_probe
+    from tiler.probe_cache import remember
 
     result = run_probe(quick=True)
     for warning in result.warnings:
         _warn(warning)
     if result.hierarchy.levels:
-        save_cached(result.hierarchy)
-        return result.hierarchy
+        return remember(result).hierarchy
     nominal = sysfs_hierarchy()
     if not nominal.levels:
         raise TilerError("no cache hierarchy: the latency probe found no level and sysfs lists "
