@@ -2,11 +2,12 @@
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tiler import probe, probe_command
+from tiler import curve, probe, probe_command
 from tiler.cli import main
 from tiler.errors import TilerError
 from tiler.hierarchy import CacheLevel, Hierarchy, cache_path, load_cached, sysfs_levels
@@ -353,3 +354,101 @@ def test_plain_output_shows_measured_beside_nominal():
     assert "32 MiB" in report and "120 ns" in report
     assert "120 B/ns" in report and "15 B/ns" in report
     assert "huge pages" in report and "load 3.50" in report
+
+
+# --- curves recorded on this project's machine under load (tests/data/, see its README) ---------
+
+RECORDED = sorted((Path(__file__).parent / "data").glob("*.json"))
+
+
+def recorded(path):
+    """Return the sizes, low quantiles, errors and nominal level count of a recorded run."""
+    data = json.loads(path.read_text())
+    samples = data["chase_samples"]
+    return (data["sizes"], [probe.low_quantile(s) for s in samples],
+            [probe.low_quantile_error(s) for s in samples], len(data["sysfs_sizes"]))
+
+
+def test_the_recordings_are_there():
+    assert len(RECORDED) >= 6
+    loads = [json.loads(path.read_text())["load_average"] for path in RECORDED]
+    assert min(loads) > 2, "the recordings are meant to be of a loaded machine"
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=lambda path: path.stem)
+def test_recorded_noisy_curves_give_the_quiet_curves_levels(path):
+    """Every run recorded under load gives this machine's L1 and L2 (those of the quiet
+    reference curve above, within 20%; one run's L1 was genuinely smaller while another
+    process streamed on the other core), an L3 between 2 MiB and the nominal 32 MiB (what a
+    virtual machine sharing the chip gets of it moves with the neighbours' load), and no
+    invented fourth level."""
+    sizes, latencies, errors, nominal = recorded(path)
+    quiet = probe.analyse_curve(THIS_MACHINE_SIZES, THIS_MACHINE_CHASE).levels
+    analysis = probe.analyse_with_intervals(sizes, latencies, errors, max_levels=nominal)
+    levels = analysis.levels
+    assert [level.level for level in levels] == [1, 2, 3]
+    assert 0.65 * quiet[0].size_bytes <= levels[0].size_bytes <= 1.2 * quiet[0].size_bytes
+    assert 0.8 * quiet[1].size_bytes <= levels[1].size_bytes <= 1.2 * quiet[1].size_bytes
+    assert 2 * MIB <= levels[2].size_bytes <= 32 * MIB
+    for level in levels:
+        assert level.size_low_bytes <= level.size_bytes <= level.size_high_bytes
+        assert 0 <= level.confidence <= 1
+    assert 0 <= analysis.confidence <= min(level.confidence for level in levels)
+    assert analysis.memory_latency_ns > 100
+
+
+def test_recorded_runs_agree_with_each_other():
+    # The issue's bar for repeated runs: L1 and L2 within 15% of each other. L2 over every
+    # recording; L1 over the runs taken with interleaved visits (the earlier one-visit runs
+    # include one where a streaming neighbour really left 33 KiB of L1).
+    found = {path.stem: probe.analyse_with_intervals(*recorded(path)[:3],
+                                                     max_levels=recorded(path)[3]).levels
+             for path in RECORDED}
+    l2 = [levels[1].size_bytes for levels in found.values()]
+    assert max(l2) <= 1.15 * np.median(l2) and min(l2) >= np.median(l2) / 1.15
+    l1 = [levels[0].size_bytes for name, levels in found.items() if "one_visit" not in name]
+    assert max(l1) <= 1.15 * np.median(l1) and min(l1) >= np.median(l1) / 1.15
+
+
+def test_the_envelope_is_what_keeps_l2_in_a_noisy_recording(monkeypatch):
+    # Without lowering points to the latency measured just above them, the bursts on this
+    # run's L3 plateau hide it, and the detector reports the L2 plateau's end at 1.4 MiB.
+    sizes, latencies, _, nominal = recorded(
+        Path(__file__).parent / "data" / "quick_loaded_one_visit_1.json")
+    with_envelope = probe.analyse_curve(sizes, latencies, max_levels=nominal).levels
+    assert 400 * KIB <= with_envelope[1].size_bytes <= 700 * KIB
+    monkeypatch.setattr(curve, "ENVELOPE_OCTAVES", 0.0)
+    without = probe.analyse_curve(sizes, latencies, max_levels=nominal).levels
+    assert not 400 * KIB <= without[1].size_bytes <= 700 * KIB
+
+
+def test_a_partly_available_last_level_is_not_a_fourth_level():
+    # quick_loaded_1: a plateau at 80-87 ns from 13 to 23 MiB (the L3 freed for a moment)
+    # between the 15 ns L3 and 150 ns memory: the smallest step is the one to memory.
+    sizes, latencies, _, nominal = recorded(
+        Path(__file__).parent / "data" / "quick_loaded_1.json")
+    plain = probe.analyse_curve(sizes, latencies, max_levels=None)
+    capped = probe.analyse_curve(sizes, latencies, max_levels=nominal)
+    assert len(plain.levels) == 4
+    assert [level.size_bytes for level in capped.levels] == \
+        [level.size_bytes for level in plain.levels[:3]]
+    assert any("4 levels" in warning for warning in capped.warnings)
+
+
+def test_intervals_are_reproducible_and_widen_with_the_noise():
+    sizes = grid()
+    latencies = staircase(sizes, tails=True, noise=0.01, seed=3)
+    calm = probe.analyse_with_intervals(sizes, latencies, [0.01] * len(sizes))
+    assert calm == probe.analyse_with_intervals(sizes, latencies, [0.01] * len(sizes))
+    noisy = probe.analyse_with_intervals(sizes, latencies, [0.1] * len(sizes))
+    width = [level.size_high_bytes / level.size_low_bytes for level in calm.levels]
+    noisy_width = [level.size_high_bytes / level.size_low_bytes for level in noisy.levels]
+    assert all(a <= b for a, b in zip(width, noisy_width)) and sum(noisy_width) > sum(width)
+    assert noisy.confidence < calm.confidence
+
+
+def test_low_quantile_ignores_slowed_samples():
+    # Three samples in ten slowed by another process move the median, not the low quantile.
+    quiet = [3.40, 3.41, 3.42, 3.40, 3.43, 3.41, 3.42]
+    assert probe.low_quantile(quiet + [9.0, 12.0, 30.0]) == pytest.approx(3.41, abs=0.01)
+    assert probe.low_quantile_error([3.4] * 3) > probe.low_quantile_error([3.4] * 12)

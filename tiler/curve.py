@@ -7,7 +7,6 @@ in log-latency against log-size; the flat pieces are the plateaus of the cache l
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -148,21 +147,26 @@ def analyse_curve(sizes: Sequence[int], latencies: Sequence[float], *, line_byte
     if max_levels is not None and len(levels) > max_levels:
         warnings.append(f"the curve shows {len(levels)} levels where the system lists "
                         f"{max_levels}: the smallest steps in latency are taken for noise")
-        levels = _fewer_levels(levels, max_levels)
+        levels = _fewer_levels(levels, max_levels, memory_latency)
     return CurveAnalysis(tuple(levels),
                          None if memory_latency is None else round(memory_latency, 3),
                          tuple((int(a), int(b), float(np.exp(lat))) for a, b, lat in plateaus),
                          tuple(warnings))
 
 
-def _fewer_levels(levels: list[CacheLevel], count: int) -> list[CacheLevel]:
-    """Return ``count`` of the levels: while there are more, the level beyond the smallest
-    latency step between two levels goes (the inner level keeps its size, the safe side)."""
+def _fewer_levels(levels: list[CacheLevel], count: int, memory_latency: float | None
+                  ) -> list[CacheLevel]:
+    """Return ``count`` of the levels: while there are more, the smallest step in latency
+    (memory's latency is the last step's top) is taken for noise. Of a step between two
+    levels the outer one goes (the inner keeps its size, the safe side); of the step to
+    memory, the level below it (a partly available last level's tail, not a cache)."""
     levels = list(levels)
     while len(levels) > max(count, 1):
-        steps = [(outer.latency_ns or 0) / (inner.latency_ns or 1)
-                 for inner, outer in itertools.pairwise(levels)]
-        del levels[1 + int(np.argmin(steps))]
+        tops = [level.latency_ns or 0.0 for level in levels[1:]]
+        tops.append(memory_latency if memory_latency is not None else math.inf)
+        steps = [top / (level.latency_ns or 1.0) for level, top in zip(levels, tops)]
+        smallest = int(np.argmin(steps))
+        del levels[smallest + 1 if smallest + 1 < len(levels) else smallest]
     return [dataclasses.replace(level, level=number) for number, level in
             enumerate(levels, start=1)]
 
