@@ -11,8 +11,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tiler.hierarchy import sysfs_levels  # noqa: E402
-from tiler.probe import run_probe  # noqa: E402
+from tiler.hierarchy import sysfs_levels
+from tiler.probe import run_probe
 
 
 def main() -> None:
