@@ -18,6 +18,7 @@ cannot fit L1 without starving the tile is let out into L2 when that is cheaper.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from dataclasses import dataclass
@@ -234,6 +235,21 @@ def _candidates(shape: BandShape, order: tuple[int, ...], element: int, line_byt
     return result
 
 
+def sizing_hierarchy(hierarchy: Hierarchy) -> Hierarchy:
+    """Return the hierarchy the sizes are chosen for: each measured level at the low end of
+    the interval the probe gives it (the hierarchy itself where there are no intervals).
+
+    A candidate's modelled cost can only fall as a level grows, so the choice for the low end
+    is the one whose worst case over the interval is best; and a level that moves within its
+    interval, as it does between two probe runs on a loaded machine, does not move the sizes.
+    """
+    levels = tuple(dataclasses.replace(level, size_bytes=level.size_low_bytes)
+                   if level.size_low_bytes else level for level in hierarchy.levels)
+    if any(outer.size_bytes <= inner.size_bytes for inner, outer in itertools.pairwise(levels)):
+        return hierarchy
+    return dataclasses.replace(hierarchy, levels=levels)
+
+
 def _levels(hierarchy: Hierarchy) -> tuple[np.ndarray, np.ndarray]:
     """Return the budgets (bytes a working set may take) of each level and the latencies
     of each level followed by memory."""
@@ -285,7 +301,7 @@ def choose_tile_sizes(shape: BandShape, hierarchy: Hierarchy,
     tile_total = sum(tile_lines.values())
     traffic = tile_total / iterations
     rereads = (grid[:, order[0]] - 1) * sum(slab_lines.values()) / iterations
-    budgets, latencies = _levels(hierarchy)
+    budgets, latencies = _levels(sizing_hierarchy(hierarchy))
     slab_level = _holding_level(slab_bytes, budgets)
     tile_level = _holding_level(tile_bytes, budgets)
     # Where a tile's lines come from: the level beyond the one holding the tile, and never
