@@ -340,3 +340,81 @@ def test_probe_show_prints_the_cached_result_without_measuring(monkeypatch, caps
     assert "interval" in shown and "conf." in shown
     assert main(["probe", "--show", "--json"]) == 0
     assert Hierarchy.from_dict(json.loads(capsys.readouterr().out)) == load_cached()
+
+
+# --- tile sizes that do not follow the noise ----------------------------------------------------
+
+EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.c"))
+GEMM_LIKE = """for (i = 0; i < N; i++)
+  for (k = 0; k < N; k++)
+    for (j = 0; j < N; j++)
+      C[i][j] += A[i][k] * B[k][j];
+"""
+
+
+def recorded_hierarchy(name: str = "quick_loaded_2") -> Hierarchy:
+    """Return the hierarchy, with intervals, of a probe run recorded under load (its L2
+    interval is wide: 522-927 KiB)."""
+    from tiler.curve import analyse_with_intervals
+    from tiler.probe import low_quantile, low_quantile_error
+    data = json.loads((Path(__file__).parent / "data" / f"{name}.json").read_text())
+    samples = data["chase_samples"]
+    analysis = analyse_with_intervals(data["sizes"], [low_quantile(s) for s in samples],
+                                      [low_quantile_error(s) for s in samples], max_levels=3)
+    return Hierarchy(64, analysis.levels, analysis.memory_latency_ns, source="test")
+
+
+def moved_to(hierarchy: Hierarchy, end: str) -> Hierarchy:
+    """Return the hierarchy with every level's size at one end of its interval (``low`` or
+    ``high``), the interval itself unchanged: what another run within the noise reports."""
+    import dataclasses
+    key = "size_low_bytes" if end == "low" else "size_high_bytes"
+    return dataclasses.replace(hierarchy, levels=tuple(
+        dataclasses.replace(level, size_bytes=getattr(level, key)) for level in hierarchy.levels))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.stem)
+def test_tile_sizes_are_the_same_at_both_ends_of_each_interval(example):
+    from tiler import TileOptions, tile_source
+    hierarchy = recorded_hierarchy()
+    assert hierarchy.levels[1].size_high_bytes > 1.5 * hierarchy.levels[1].size_low_bytes
+    text = example.read_text()
+    chosen = {}
+    for end in ("low", "high"):
+        result = tile_source(text, str(example), TileOptions(hierarchy=moved_to(hierarchy, end)))
+        chosen[end] = [band.sizes for region in result.regions for band in region.bands]
+    assert chosen["low"] and chosen["low"] == chosen["high"]
+
+
+def test_the_choice_is_best_in_its_worst_case_over_the_interval():
+    """Among the sizes chosen for each end of the interval alone, the pass's choice has the
+    lowest worst-case cost over the interval (a cost can only fall as a level grows)."""
+    from tiler.dependences import compute_dependences
+    from tiler.footprint import band_shape, element_bytes
+    from tiler.frontend import build_scop
+    from tiler.schedule import original_schedule, original_schedule_map, tileable_bands
+    from tiler.tilesize import choose_tile_sizes
+    scop = build_scop(GEMM_LIKE)
+    deps = compute_dependences(scop, original_schedule_map(scop)).all
+    (band,) = tileable_bands(original_schedule(scop, deps))
+    shape = band_shape(scop, band, {"N": 2000},
+                       element_bytes("double A[2000][2000], B[2000][2000], C[2000][2000];",
+                                     {"A", "B", "C"}))
+    hierarchy = recorded_hierarchy()
+
+    def without_intervals(end):
+        import dataclasses
+        return dataclasses.replace(moved_to(hierarchy, end), levels=tuple(
+            dataclasses.replace(level, size_low_bytes=None, size_high_bytes=None)
+            for level in moved_to(hierarchy, end).levels))
+
+    ends = [without_intervals("low"), without_intervals("high")]
+
+    def worst(sizes):
+        return max(choose_tile_sizes(shape, end, only=sizes).nanoseconds_per_iteration
+                   for end in ends)
+
+    chosen = choose_tile_sizes(shape, hierarchy).sizes
+    alternatives = {choose_tile_sizes(shape, end).sizes for end in ends}
+    assert len(alternatives) == 2, "the interval should matter to the point estimate's choice"
+    assert all(worst(chosen) <= worst(other) for other in alternatives)
