@@ -358,7 +358,12 @@ def test_plain_output_shows_measured_beside_nominal():
 
 # --- curves recorded on this project's machine under load (tests/data/, see its README) ---------
 
-RECORDED = sorted((Path(__file__).parent / "data").glob("*.json"))
+RECORDED_ALL = sorted((Path(__file__).parent / "data").glob("*.json"))
+# At a load of 9 or more on two cores the quick probe got 27-48 of its 57 sizes, and what it read
+# of L2 wandered to 0.6-1.0 MiB: those runs are kept for the merge rule, not held to the bar.
+OVERLOADED = 9.0
+RECORDED = [path for path in RECORDED_ALL
+            if json.loads(path.read_text())["load_average"] < OVERLOADED]
 
 
 def recorded(path):
@@ -371,8 +376,29 @@ def recorded(path):
 
 def test_the_recordings_are_there():
     assert len(RECORDED) >= 6
-    loads = [json.loads(path.read_text())["load_average"] for path in RECORDED]
+    loads = [json.loads(path.read_text())["load_average"] for path in RECORDED_ALL]
     assert min(loads) > 2, "the recordings are meant to be of a loaded machine"
+
+
+@pytest.mark.parametrize("path", [p for p in RECORDED_ALL if p not in RECORDED],
+                         ids=lambda path: path.stem)
+def test_an_overloaded_run_finds_l1_and_does_not_replace_a_certain_cache(path):
+    from tiler.probe_cache import choose
+    sizes, latencies, errors, nominal = recorded(path)
+    run = probe.analyse_with_intervals(sizes, latencies, errors, max_levels=nominal)
+    quiet = probe.analyse_curve(THIS_MACHINE_SIZES, THIS_MACHINE_CHASE).levels
+    assert 0.85 * quiet[0].size_bytes <= run.levels[0].size_bytes <= 1.15 * quiet[0].size_bytes
+    best = recorded(Path(__file__).parent / "data" / "quick_loaded_3.json")
+    cached = probe.analyse_with_intervals(*best[:3], max_levels=best[3])
+
+    def as_hierarchy(analysis):
+        return Hierarchy(64, analysis.levels, analysis.memory_latency_ns,
+                         confidence=analysis.confidence)
+
+    outcome, kept, _ = choose((as_hierarchy(cached), probe.measurements_of(
+        best[0], best[1], best[2], [6] * len(best[0]))), (as_hierarchy(run), probe.measurements_of(
+            sizes, latencies, errors, [3] * len(sizes))))
+    assert outcome == "kept" and kept == as_hierarchy(cached)
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=lambda path: path.stem)

@@ -75,10 +75,17 @@ LOW_QUANTILE_ERROR_FACTOR = math.sqrt(LOW_QUANTILE * (1 - LOW_QUANTILE)) / 0.280
 # with few samples, whose spread is not yet known: a quiet machine's.
 MIN_SAMPLE_SPREAD = 0.01
 # Time kept at the end of the budget for the analysis and the bandwidth sweep, in seconds (they
-# take 0.1-0.3 s on a quiet 2-core machine, 0.5-0.8 s at a load of 7 on its two cores).
-ANALYSIS_RESERVE_S = 0.9
-# Tries of a sample until one is not interrupted by a context switch (chase and triangle).
-SAMPLE_ATTEMPTS = 3
+# take 0.1-0.3 s on a quiet 2-core machine, 0.5-1 s at a load of 7-11 on its two cores).
+ANALYSIS_RESERVE_S = 1.0
+# Starting Python and importing tiler takes 0.5 s on a quiet machine, 2.5 s at a load of 10;
+# a process older than this did something else first, and the probe's budget starts later.
+STARTUP_AT_MOST_S = 4.0
+# Fewer sizes than this (the time was up before the first sweep ended) make no curve.
+MIN_CURVE_POINTS = 8
+# Tries of a sample until one is not interrupted by a context switch (chase and triangle). One
+# retry only: at a load of 10 on two cores each interrupted try waits out other processes' time
+# slices (~20 ms), and the low quantile over visits discards slowed samples anyway.
+SAMPLE_ATTEMPTS = 2
 # A visit of a size that takes longer than this (seconds; the warm-up past the last level, 0.1-0.3
 # s) is repeated only while its estimate is uncertain; cheaper ones get ``min_rounds`` visits
 # whatever their spread, since the samples of one visit may share one burst of load.
@@ -106,9 +113,9 @@ class ProbeSettings:
 
 
 # Quick: 57 sizes from 4 KiB to 64 MiB, three sweeps (~0.6 s each on a quiet machine), then
-# re-measuring, all within 5.3 s of the process's start (the command's budget is 6 s). Full: twice
+# re-measuring, all within 5 s of the process's start (the command's budget is 6 s). Full: twice
 # the sizes, to 128 MiB, four sweeps, then re-measuring to 28.5 s of the 30 s.
-QUICK = ProbeSettings(4, 4 << 10, 2, 64 << 20, 256 << 20, 3, 3, 0.3e6, 2, 0.01, 3, 5.3, 8)
+QUICK = ProbeSettings(4, 4 << 10, 2, 64 << 20, 256 << 20, 3, 3, 0.3e6, 2, 0.01, 3, 5.0, 8)
 FULL = ProbeSettings(8, 4 << 10, 4, 128 << 20, 1 << 30, 4, 3, 0.6e6, 2, 0.005, 5, 28.5, 24)
 # When sysfs's last level is this many times what the curve shows, the process sees a share of
 # it (a virtual machine, or other cores using the chip): said so in the report.
@@ -320,33 +327,47 @@ class _Sweep:
         return [low_quantile_error(samples) for samples in self.chase]
 
 
-def _measure(sweep: _Sweep, settings: ProbeSettings, deadline: float,
-             progress: Callable[[float], None] | None) -> None:
-    """Sweep every other size once, always; then the sizes between, while time lasts; then, in
-    ascending sweeps over the sizes left, visit again those with fewer than ``min_rounds``
-    visits that are cheap to visit and those whose estimate is uncertain (``max_visits`` at
-    most), until none is left or time is up. On a machine so loaded that time is up early, the curve has fewer points,
-    not a later end."""
+def _measure(sweep: _Sweep, settings: ProbeSettings, deadline: float, hard_deadline: float,
+             last_level_bytes: int, progress: Callable[[float], None] | None) -> None:
+    """Visit the sizes in the order that keeps a curve readable whenever time runs out.
+
+    First every fourth size and the largest (past ``deadline`` only while ``hard_deadline``
+    allows: a curve needs them all); then, while time lasts, the other sizes up to half the
+    nominal last level (past it a visit costs 0.1-0.3 s of warm-up); then ascending sweeps over
+    the sizes visited
+    fewer than ``min_rounds`` times that are cheap to visit and those whose estimate is
+    uncertain (``max_visits`` at most), with the remaining large sizes after the first such
+    sweep. On a machine so loaded that time is up early, the curve has fewer points, not a
+    later end.
+    """
     count = len(sweep.sizes)
+    cheap = [size <= last_level_bytes // 2 for size in sweep.sizes]
+    forced = sorted(set(range(0, count, 4)) | {count - 1})
     visits = [0] * count
-    first = list(range(0, count, 2)) + list(range(1, count, 2))
-    for round_number in range(1 << 20):
-        errors = sweep.errors()
-        wanted = first if round_number == 0 else [
-            i for i in range(count) if 0 < visits[i] < settings.max_visits and (
-                errors[i] > settings.target_error
-                or (visits[i] < settings.min_rounds
-                    and sweep.visit_seconds[i] <= EXPENSIVE_VISIT_S))]
-        if not wanted:
-            return
-        for order, index in enumerate(wanted):
-            if (round_number or order >= (count + 1) // 2) \
-                    and time.monotonic() >= deadline:
-                return
-            sweep.visit(index, triangle=round_number < settings.triangle_rounds)
+
+    def visit_all(indices: list[int], until: float) -> bool:
+        for index in indices:
+            if time.monotonic() >= until:
+                return False
+            sweep.visit(index, triangle=visits[index] < settings.triangle_rounds)
             visits[index] += 1
             if progress:
                 progress(time.monotonic())
+        return True
+
+    if not visit_all(forced, hard_deadline):
+        return
+    if not visit_all([i for i in range(count) if cheap[i] and not visits[i]], deadline):
+        return
+    for sweep_number in range(1 << 20):
+        errors = sweep.errors()
+        wanted = [i for i in range(count) if 0 < visits[i] < settings.max_visits and (
+            errors[i] > settings.target_error
+            or (visits[i] < settings.min_rounds and sweep.visit_seconds[i] <= EXPENSIVE_VISIT_S))]
+        if sweep_number == 0:
+            wanted += [i for i in range(count) if not visits[i]]
+        if not wanted or not visit_all(wanted, deadline):
+            return
 
 
 def _bandwidths(kernels: ctypes.CDLL, buffer: int, length: int, levels: tuple[CacheLevel, ...],
@@ -403,15 +424,22 @@ def run_probe(quick: bool = True, progress: Callable[[float], None] | None = Non
     try:
         huge = huge_page_fraction(buffer, length)
         sweep = _Sweep(kernels, buffer, sizes, line_bytes, settings, last_level_bytes)
-        _measure(sweep, settings, started + settings.budget_s - ANALYSIS_RESERVE_S, progress)
+        end = started + settings.budget_s
+        _measure(sweep, settings, end - ANALYSIS_RESERVE_S, end - ANALYSIS_RESERVE_S / 2,
+                 last_level_bytes, progress)
         measured = [i for i, samples in enumerate(sweep.chase) if samples]
         sizes = [sizes[i] for i in measured]
         samples = [sweep.chase[i] for i in measured]
         triangle_samples = [sweep.triangle[i] for i in measured]
         chase = [low_quantile(values) for values in samples]
         errors = [low_quantile_error(values) for values in samples]
-        analysis = analyse_with_intervals(sizes, chase, errors, line_bytes=line_bytes,
-                                          max_levels=len(nominal) or None)
+        if len(sizes) >= MIN_CURVE_POINTS:
+            analysis = analyse_with_intervals(sizes, chase, errors, line_bytes=line_bytes,
+                                              max_levels=len(nominal) or None)
+        else:
+            analysis = CurveAnalysis((), None, (), (
+                (f"the time was up after {len(sizes)} sizes: the machine is too busy to read a "
+                f"curve"),), 0.0)
         level_bandwidths, memory_bandwidth = _bandwidths(kernels, buffer, length,
                                                          analysis.levels, settings)
     finally:
@@ -436,7 +464,7 @@ def run_probe(quick: bool = True, progress: Callable[[float], None] | None = Non
     triangle = [low_quantile(values) if values else float("nan")
                 for values in triangle_samples]
     triangle_levels = detect_levels(sizes, triangle, line_bytes=line_bytes) \
-        if all(math.isfinite(value) for value in triangle) else []
+        if len(sizes) >= MIN_CURVE_POINTS and all(map(math.isfinite, triangle)) else []
     hierarchy = Hierarchy(line_bytes, levels, analysis.memory_latency_ns, "probe",
                           cpu_name(), now_iso(), huge >= 0.9, tuple(nominal),
                           memory_bandwidth, analysis.confidence)
@@ -460,16 +488,19 @@ def last_level_notes(hierarchy: Hierarchy) -> list[str]:
 
 
 def process_started() -> float:
-    """Return the ``time.monotonic()`` value at which this process started (now, if the
-    system does not say): the command's budget includes starting Python and importing."""
+    """Return the ``time.monotonic()`` value the command's budget counts from: when this
+    process started (the budget includes starting Python and importing), unless that was more
+    than ``STARTUP_AT_MOST_S`` ago (the probe called from a longer-running program), or the
+    system does not say: then now."""
+    now = time.monotonic()
     try:
         fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
         ticks = int(fields[19])          # field 22, start time in clock ticks after boot
         uptime = float(Path("/proc/uptime").read_text().split()[0])
         age = uptime - ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
-        return time.monotonic()
-    return time.monotonic() - max(0.0, age)
+        return now
+    return now - age if 0 <= age <= STARTUP_AT_MOST_S else now
 
 
 def _load_average() -> float | None:
