@@ -318,6 +318,9 @@ def analyse_with_intervals(sizes: Sequence[int], latencies: Sequence[float],
         levels.append(dataclasses.replace(level, size_low_bytes=low, size_high_bytes=high,
                                           confidence=round(confirmed, 3)))
     confidence = min(level.confidence for level in levels) * same_count
+    if max_levels:
+        # The system lists more levels than the curve shows: one is missing or two merged.
+        confidence *= min(1.0, len(levels) / max_levels)
     return dataclasses.replace(analysis, levels=tuple(levels), confidence=round(confidence, 3))
 
 
