@@ -16,7 +16,7 @@ from tiler.curve import analyse_with_intervals
 from tiler.errors import TilerError
 from tiler.hierarchy import Hierarchy, load_cached_record, save_cached
 from tiler.measurements import Measurements, merge_measurements
-from tiler.probe import ProbeResult, last_level_notes
+from tiler.probe import ProbeResult
 
 # Runs listed in the record; older ones are dropped (their measurements stay merged).
 RUNS_KEPT = 20
@@ -117,8 +117,3 @@ def remember(result: ProbeResult, fresh: bool = False) -> Remembered:
     record = {"measurements": measurements.to_dict(), "runs": runs}
     path = save_cached(hierarchy, record)
     return Remembered(hierarchy, outcome, len(runs), path)
-
-
-def cached_notes(hierarchy: Hierarchy) -> list[str]:
-    """Return the notes about a cached hierarchy (the last level as the process sees it)."""
-    return last_level_notes(hierarchy)
