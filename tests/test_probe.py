@@ -277,6 +277,10 @@ def test_plot_draws_both_curves(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+# A run at least this confident is held to the nominal sizes below.
+CONFIDENT = 0.5
+
+
 def test_probe_on_this_machine(capsys, monkeypatch):
     """The quick probe, run as `tiler probe --quick --json`, finds this machine's L1 and L2.
 
@@ -316,7 +320,10 @@ def test_probe_on_this_machine(capsys, monkeypatch):
     if not nominal:
         pytest.skip("sysfs gives no cache sizes here to compare with")
     levels = {level.level: level for level in measured.levels}
-    for number, at_least in ((1, 1 / 2), (2, 1 / 4)):
+    # At a load of 10 on two cores the probe may read L2 and L3 as one level, and says it is
+    # unsure (so that it never replaces a surer cached result): then only L1 is held to sysfs.
+    checked = ((1, 1 / 2), (2, 1 / 4)) if measured.confidence >= CONFIDENT else ((1, 1 / 2),)
+    for number, at_least in checked:
         if number in nominal:
             assert number in levels, f"L{number} not found: {measured.to_json()}"
             size = levels[number].size_bytes
