@@ -46,6 +46,12 @@ static long switches_so_far(void)
     return usage.ru_nvcsw + usage.ru_nivcsw;
 }
 
+/* The context switches of this thread so far, for the caller to pass to chase_samples. */
+long probe_switches(void)
+{
+    return switches_so_far();
+}
+
 static double now_ns(void)
 {
     struct timespec t;
@@ -145,7 +151,7 @@ int chase_build(void *buffer, size_t lines, size_t line_bytes, uint64_t seed, si
  * thread was switched out timed someone else too, and the other process may have evicted the
  * working set: it is retaken (`attempts` tries in all) after `rewarm_steps` untimed loads. */
 void chase_samples(void *buffer, size_t warm_steps, size_t steps, size_t count,
-                   size_t rewarm_steps, int attempts, double *out, long *switched)
+                   size_t rewarm_steps, int attempts, long since, double *out, long *switched)
 {
     void *p = buffer;
     for (size_t i = 0; i < warm_steps; i += 8) {
@@ -157,7 +163,9 @@ void chase_samples(void *buffer, size_t warm_steps, size_t steps, size_t count,
                 for (size_t i = 0; i < rewarm_steps; i += 8) {
                     STEP8(p)
                 }
-            long before = switches_so_far();
+            /* The first try also answers for the build and the warm-up (`since`, read before
+             * them): a switch there let another process evict what they had loaded. */
+            long before = k == 0 && attempt == 0 ? since : switches_so_far();
             double start = now_ns();
             for (size_t i = 0; i < steps; i += 8) {
                 STEP8(p)

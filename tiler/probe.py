@@ -156,8 +156,9 @@ def _kernels() -> ctypes.CDLL:
     library.chase_build.restype = ctypes.c_int
     library.chase_build.argtypes = [pointer, size, size, ctypes.c_uint64, size]
     library.chase_samples.argtypes = [pointer, size, size, size, size, ctypes.c_int,
-                                      ctypes.POINTER(ctypes.c_double),
+                                      ctypes.c_long, ctypes.POINTER(ctypes.c_double),
                                       ctypes.POINTER(ctypes.c_long)]
+    library.probe_switches.restype = ctypes.c_long
     library.stream_time.restype = ctypes.c_double
     library.stream_time.argtypes = [pointer, size, size, ctypes.POINTER(ctypes.c_long)]
     library.triangle_time.restype = ctypes.c_double

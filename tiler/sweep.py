@@ -44,6 +44,9 @@ MIN_SAMPLE_SPREAD = 0.01
 # retry only: at a load of 10 on two cores each interrupted try waits out other processes' time
 # slices (~20 ms), and the low quantile over visits discards slowed samples anyway.
 SAMPLE_ATTEMPTS = 2
+# Lines walked again after an interrupted sample, at most: 8 MiB of lines, 1-2 ms at this
+# machine's L3 latency; larger working sets are as much memory as cache here.
+REWARM_MAX_LINES = (8 << 20) // 64
 # A visit of a size that takes longer than this (seconds; the warm-up past the last level, 0.1-0.3
 # s) is repeated only while its estimate is uncertain; cheaper ones get ``min_rounds`` visits
 # whatever their spread, since the samples of one visit may share one burst of load.
@@ -126,6 +129,7 @@ class Sweep:
         lines = self.sizes[index] // self.line_bytes
         self.visits += 1
         seed = (index * 0x9E3779B97F4A7C15 + self.visits) % (1 << 64)
+        switches = self.kernels.probe_switches()
         if self.kernels.chase_build(self.buffer, lines, self.line_bytes, seed,
                                     self.warm_steps):
             raise TilerError("out of memory building the latency probe's cycle")
@@ -136,23 +140,23 @@ class Sweep:
         # settles what the timer and the loop themselves disturb.
         warm = min(lines, CHASE_WARM_STEPS)
         started = time.monotonic()
-        # Only a working set the caches can hold is walked again after an interruption: past
-        # the last level every load misses anyway.
+        # Only a working set that caches hold cheaply is walked again after an interruption:
+        # past that the walk costs more than the sample, and misses mostly anyway.
         self.kernels.chase_samples(self.buffer, warm, steps, count,
-                                   lines if lines <= self.warm_steps else 0, SAMPLE_ATTEMPTS,
-                                   self._out, self._switched)
+                                   lines if lines <= REWARM_MAX_LINES else 0, SAMPLE_ATTEMPTS,
+                                   switches, self._out, self._switched)
         self.visit_seconds[index] = time.monotonic() - started
         self.chase[index].extend(self._out[k] for k in range(count))
         self.disturbed += sum(1 for k in range(count) if self._switched[k])
         if triangle:
             rows = int(min(max(self.settings.sample_ns
                                / (self._guess(self.triangle, index) * lines), 1), 1 << 20))
-            switches = ctypes.c_long()
+            interrupted = ctypes.c_long()
             # No warm-up to repeat here, so a sample another process interrupted is retaken.
             for _ in range(SAMPLE_ATTEMPTS):
                 latency = self.kernels.triangle_time(self.buffer, lines, self.line_bytes, rows,
-                                                     ctypes.byref(switches))
-                if switches.value == 0:
+                                                     ctypes.byref(interrupted))
+                if interrupted.value == 0:
                     break
             self.triangle[index].append(latency)
 
