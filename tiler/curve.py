@@ -33,6 +33,11 @@ MIN_STEP_RATIO = 1.5
 # A level's size is the working set at which the latency has gone this fraction of the way to
 # the next level's: a 5% miss rate, the point where the data stops fitting.
 MISS_FRACTION = 0.05
+# ... or where it has risen by this factor, whichever comes first: a quarter more on every load
+# means the working set no longer fits, and without a cap a level missing in between (an L3
+# that a neighbour streaming through memory keeps empty) would put L2's end halfway up the
+# rise to memory.
+MAX_RISE = 1.25
 # ... but never less than this many noise standard deviations above the plateau.
 NOISE_MARGIN_SIGMAS = 3.0
 # Relative noise assumed at the least, so a very clean curve is not cut at every wiggle.
@@ -261,7 +266,8 @@ def _crossing_size(x: np.ndarray, y: np.ndarray, first: int, end: int, level_y: 
     """
     level, upper = math.exp(level_y), math.exp(upper_y)
     threshold = max(level_y + NOISE_MARGIN_SIGMAS * sigma,
-                    math.log(level + MISS_FRACTION * (upper - level)))
+                    min(math.log(level + MISS_FRACTION * (upper - level)),
+                        level_y + math.log(MAX_RISE)))
     j = min(end, len(x) - 1)
     while j < len(x) - 1 and y[j] <= threshold:
         j += 1
