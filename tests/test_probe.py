@@ -389,7 +389,7 @@ def test_the_recordings_are_there():
 
 @pytest.mark.parametrize("path", [p for p in RECORDED_ALL if p not in RECORDED],
                          ids=lambda path: path.stem)
-def test_an_overloaded_run_finds_l1_and_does_not_replace_a_certain_cache(path):
+def test_an_overloaded_run_finds_l1_and_does_not_move_a_surer_cache(path):
     from tiler.probe_cache import choose
     sizes, latencies, errors, nominal = recorded(path)
     run = probe.analyse_with_intervals(sizes, latencies, errors, max_levels=nominal)
@@ -405,7 +405,10 @@ def test_an_overloaded_run_finds_l1_and_does_not_replace_a_certain_cache(path):
     outcome, kept, _ = choose((as_hierarchy(cached), probe.measurements_of(
         best[0], best[1], best[2], [6] * len(best[0]))), (as_hierarchy(run), probe.measurements_of(
             sizes, latencies, errors, [3] * len(sizes))))
-    assert outcome == "kept" and kept == as_hierarchy(cached)
+    # Merged in or left out, never in its place: the cached levels move by 10% at most.
+    assert outcome in ("kept", "merged")
+    for level, before in zip(kept.levels, cached.levels, strict=True):
+        assert abs(level.size_bytes / before.size_bytes - 1) <= 0.1
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=lambda path: path.stem)

@@ -3,7 +3,8 @@
 The cache file holds the hierarchy the tiler uses and, beside it, the probe's record: the
 merged measurements (``tiler.measurements``) and a line per run (when, which probe, how long,
 the load, the levels it found). A new run is merged into the measurements and the merged curve
-read again; a run less certain than the cached result leaves the cache as it is.
+read again; the merge is kept when it is at least as certain as the cached result, and a run
+less certain than the cached result otherwise leaves the cache as it is.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ class Remembered:
     Attributes:
         hierarchy: the hierarchy the tiler will use from now on.
         outcome: ``new`` (nothing usable was cached), ``merged``, ``replaced`` (this run alone
-            was more certain than the merge) or ``kept`` (this run was less certain).
+            was more certain than the cache and the merge) or ``kept`` (neither the run nor
+            the merge was as certain as the cache).
         runs: how many runs the cached record lists.
         path: the cache file, ``None`` when it could not be written or nothing was written.
     """
@@ -74,21 +76,23 @@ def choose(cached: tuple[Hierarchy, Measurements] | None, new: tuple[Hierarchy, 
            ) -> tuple[str, Hierarchy, Measurements]:
     """Return what to cache: the outcome's name, the hierarchy and its measurements.
 
-    The merge rule: a run less certain than the cached result (lower confidence) keeps the
-    cache as it is; otherwise the merge of both runs' measurements is cached, unless the run
-    alone is more certain than the merge (the cached runs saw another machine state).
+    The merge rule: both runs' measurements are merged and read again, and the merge is cached
+    when it is at least as certain as the cached result; otherwise the run alone replaces the
+    cache only when it is more certain than the cached result (the cached runs saw another
+    state of the machine), and a run less certain than the cached result leaves the cache as
+    it is: a noisy run never replaces a surer result.
     """
     hierarchy, measurements = new
     if cached is None or cached[0].confidence is None:
         return "new", hierarchy, measurements
     old_hierarchy, old_measurements = cached
-    if (hierarchy.confidence or 0.0) < old_hierarchy.confidence:
-        return "kept", old_hierarchy, old_measurements
     merged_measurements = merge_measurements(old_measurements, measurements)
     merged = reanalysed(merged_measurements, hierarchy)
-    if merged.levels and (merged.confidence or 0.0) >= (hierarchy.confidence or 0.0):
+    if merged.levels and (merged.confidence or 0.0) >= old_hierarchy.confidence:
         return "merged", merged, merged_measurements
-    return "replaced", hierarchy, measurements
+    if (hierarchy.confidence or 0.0) > old_hierarchy.confidence:
+        return "replaced", hierarchy, measurements
+    return "kept", old_hierarchy, old_measurements
 
 
 def remember(result: ProbeResult, fresh: bool = False) -> Remembered:

@@ -219,8 +219,8 @@ def _cache_summary(remembered, result: ProbeResult) -> str:
         return "this run found no level: the cache is unchanged"
     if remembered.outcome == "kept":
         return (f"this run (confidence {result.hierarchy.confidence:.2f}) is less certain than "
-                f"the cached result (confidence {remembered.hierarchy.confidence:.2f}): the cache "
-                f"is unchanged; 'tiler probe --fresh' starts over")
+                f"the cached result (confidence {remembered.hierarchy.confidence:.2f}), and so "
+                f"is their merge: the cache is unchanged; 'tiler probe --fresh' starts over")
     sizes = " / ".join(format_size(level.size_bytes) for level in remembered.hierarchy.levels)
     where = remembered.path or "nowhere (the cache could not be written)"
     if remembered.outcome == "merged":
