@@ -186,9 +186,10 @@ def test_a_recorded_curve_of_this_machine():
     analysis = probe.analyse_curve(THIS_MACHINE_SIZES, THIS_MACHINE_CHASE)
     # L1: the last size before the jump (45.2 KiB) plus a twentieth of the next quarter octave.
     # L2: the chase starts missing well before 1 MiB (replacement is not LRU, and the core is
-    # shared); L3: what this virtual machine gets of the 32 MiB shared last level.
+    # shared); L3: what this virtual machine gets of the 32 MiB shared last level, where the
+    # latency has risen by a quarter (16 ns) on the way to memory (5% of the way would be 18.6).
     assert [level.size_bytes for level in analysis.levels] == pytest.approx(
-        [47040, 532352, 20200000], rel=0.02)
+        [47040, 532352, 18055552], rel=0.02)
     assert [level.latency_ns for level in analysis.levels] == pytest.approx(
         [0.98, 3.43, 12.8], abs=0.05)
     assert analysis.memory_latency_ns == pytest.approx(128, rel=0.05)
