@@ -58,11 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the flags the output is compiled with (decide the vector unit)")
 
     probe = commands.add_parser("probe", help="measure the cache hierarchy")
-    probe.add_argument("--quick", action="store_true", help="a fast probe (under 10 s)")
-    probe.add_argument("--json", action="store_true", help="print the hierarchy as JSON")
-    probe.add_argument("--plot", metavar="FILE.png", help="draw the latency curve")
-    probe.add_argument("--no-cache", action="store_true",
-                       help="neither read nor write the cached hierarchy")
+    from tiler.probe_command import add_probe_arguments
+    add_probe_arguments(probe)
     bench = commands.add_parser("bench", help="time the original against tilings and tuners",
                                 description="Build and time, interleaved, the original, the "
                                 "default tiling, fixed 32, an auto-tuned tiling and Polly.")
@@ -260,7 +257,7 @@ def _run_command(args: argparse.Namespace) -> int:
     if args.command == "tile":
         return run_tile_command(args)
     if args.command == "probe":
-        from tiler.probe import run_probe_command
+        from tiler.probe_command import run_probe_command
         return run_probe_command(args)
     if args.command == "bench":
         from tiler.bench.command import run_bench_command

@@ -6,6 +6,7 @@ in log-latency against log-size; the flat pieces are the plateaus of the cache l
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,10 +33,31 @@ MIN_STEP_RATIO = 1.5
 # A level's size is the working set at which the latency has gone this fraction of the way to
 # the next level's: a 5% miss rate, the point where the data stops fitting.
 MISS_FRACTION = 0.05
+# ... or where it has risen by this factor, whichever comes first: a quarter more on every load
+# means the working set no longer fits, and without a cap a level missing in between (an L3
+# that a neighbour streaming through memory keeps empty) would put L2's end halfway up the
+# rise to memory.
+MAX_RISE = 1.25
 # ... but never less than this many noise standard deviations above the plateau.
 NOISE_MARGIN_SIGMAS = 3.0
 # Relative noise assumed at the least, so a very clean curve is not cut at every wiggle.
 SIGMA_FLOOR = 0.01
+# Latency cannot fall as the working set grows, and interference only ever adds to it: no
+# point's true latency exceeds what was measured at any larger size. Each point is lowered to
+# the least measured within this many octaves above it, which removes runs of slowed points
+# that a running median cannot (under load, five of a dozen points on the L3 plateau), while
+# half an octave keeps the downward pull of the noise on a plateau to about one sigma.
+ENVELOPE_OCTAVES = 0.5
+# Curves drawn at random from the points' standard errors, to see how far each level moves with
+# the noise: 40 give the 10%-90% interval to within a grid step, in ~0.1 s for the full sweep.
+REPLICATES = 40
+# A replicate's level within this many octaves of an estimated level is that level.
+MATCH_OCTAVES = 1.0
+# A replicate confirms a level when it puts it within this fraction of the estimate: the
+# stability the tile sizes need.
+CONFIRM_FRACTION = 0.15
+# The interval of a level: these quantiles of its size over the replicates.
+INTERVAL_QUANTILES = (0.1, 0.9)
 
 
 @dataclass(frozen=True)
@@ -46,7 +68,7 @@ class CurveAnalysis:
     memory_latency_ns: float | None
     plateaus: tuple[tuple[int, int, float], ...]   # (first index, last index, latency ns)
     warnings: tuple[str, ...]
-
+    confidence: float | None = None                # see ``analyse_with_intervals``
 
 
 def detect_levels(sizes: Sequence[int], latencies: Sequence[float], *, line_bytes: int = 64,
@@ -56,7 +78,7 @@ def detect_levels(sizes: Sequence[int], latencies: Sequence[float], *, line_byte
 
 
 def analyse_curve(sizes: Sequence[int], latencies: Sequence[float], *, line_bytes: int = 64,
-                  noise: float | None = None) -> CurveAnalysis:
+                  noise: float | None = None, max_levels: int | None = None) -> CurveAnalysis:
     """Return the levels, memory latency and plateaus of a latency curve.
 
     The curve is read in log-latency against log-size, cut into the pieces of its best
@@ -72,6 +94,8 @@ def analyse_curve(sizes: Sequence[int], latencies: Sequence[float], *, line_byte
         line_bytes: sizes of levels are rounded down to whole lines.
         noise: relative noise of a point (standard deviation of ln latency); estimated from the
             curve when ``None``.
+        max_levels: the most levels the machine has (sysfs's count); past it, the smallest
+            step in latency is not a level (see ``_fewer_levels``).
     """
     x = np.log2(np.asarray(sizes, dtype=float))
     raw = np.asarray(latencies, dtype=float)
@@ -83,16 +107,20 @@ def analyse_curve(sizes: Sequence[int], latencies: Sequence[float], *, line_byte
         raise TilerError("the sizes of a latency curve must increase strictly")
     if not np.all(np.isfinite(raw)) or np.any(raw <= 0):
         raise TilerError("latencies must be positive numbers")
-    y = np.log(raw)
+    measured = np.log(raw)
+    y = _lower_envelope(x, measured, ENVELOPE_OCTAVES)
     # Other processes only ever slow a sample down, in bursts that can spoil two neighbouring
-    # points; a running median of five removes them and keeps steps and ramps where they are.
+    # points; a running median of five removes what the envelope left and keeps steps and ramps
+    # where they are.
     smooth = _running_median(y, 5)
     # The curve's own scatter (robust to its steps) or the repeats' spread, whichever is larger.
     scatter = 1.4826 * float(np.median(np.abs(np.diff(y)))) / math.sqrt(2)
     sigma = max(SIGMA_FLOOR, scatter, noise or 0.0)
     warnings: list[str] = []
 
-    plateaus = _merge_plateaus(_plateau_pieces(x, _segments(x, smooth, sigma)), y)
+    # A plateau's latency is the median of what was measured on it: the envelope, pulled down
+    # by the noise, would understate it.
+    plateaus = _merge_plateaus(_plateau_pieces(x, _segments(x, smooth, sigma)), measured)
     if len(plateaus) < 2:
         warnings.append("no step found in the latency curve: "
                         + ("it is flat" if plateaus else "it never settles on a plateau"))
@@ -121,10 +149,37 @@ def analyse_curve(sizes: Sequence[int], latencies: Sequence[float], *, line_byte
                             f"inside it")
             continue
         levels.append(CacheLevel(len(levels) + 1, size, round(float(np.exp(level_y)), 3)))
+    if max_levels is not None and len(levels) > max_levels:
+        warnings.append(f"the curve shows {len(levels)} levels where the system lists "
+                        f"{max_levels}: the smallest steps in latency are taken for noise")
+        levels = _fewer_levels(levels, max_levels, memory_latency)
     return CurveAnalysis(tuple(levels),
                          None if memory_latency is None else round(memory_latency, 3),
                          tuple((int(a), int(b), float(np.exp(lat))) for a, b, lat in plateaus),
                          tuple(warnings))
+
+
+def _fewer_levels(levels: list[CacheLevel], count: int, memory_latency: float | None
+                  ) -> list[CacheLevel]:
+    """Return ``count`` of the levels: while there are more, the smallest step in latency
+    (memory's latency is the last step's top) is taken for noise. Of a step between two
+    levels the outer one goes (the inner keeps its size, the safe side); of the step to
+    memory, the level below it (a partly available last level's tail, not a cache)."""
+    levels = list(levels)
+    while len(levels) > max(count, 1):
+        tops = [level.latency_ns or 0.0 for level in levels[1:]]
+        tops.append(memory_latency if memory_latency is not None else math.inf)
+        steps = [top / (level.latency_ns or 1.0) for level, top in zip(levels, tops)]
+        smallest = int(np.argmin(steps))
+        del levels[smallest + 1 if smallest + 1 < len(levels) else smallest]
+    return [dataclasses.replace(level, level=number) for number, level in
+            enumerate(levels, start=1)]
+
+
+def _lower_envelope(x: np.ndarray, y: np.ndarray, octaves: float) -> np.ndarray:
+    """Return each point lowered to the least value within ``octaves`` above it (x in octaves)."""
+    ends = np.searchsorted(x, x + octaves + 1e-9, side="right")
+    return np.array([y[i:end].min() for i, end in enumerate(ends)])
 
 
 def _running_median(y: np.ndarray, width: int) -> np.ndarray:
@@ -211,7 +266,8 @@ def _crossing_size(x: np.ndarray, y: np.ndarray, first: int, end: int, level_y: 
     """
     level, upper = math.exp(level_y), math.exp(upper_y)
     threshold = max(level_y + NOISE_MARGIN_SIGMAS * sigma,
-                    math.log(level + MISS_FRACTION * (upper - level)))
+                    min(math.log(level + MISS_FRACTION * (upper - level)),
+                        level_y + math.log(MAX_RISE)))
     j = min(end, len(x) - 1)
     while j < len(x) - 1 and y[j] <= threshold:
         j += 1
@@ -223,3 +279,60 @@ def _crossing_size(x: np.ndarray, y: np.ndarray, first: int, end: int, level_y: 
         return 2.0 ** x[first]
     fraction = (threshold - y[j - 1]) / (y[j] - y[j - 1])
     return 2.0 ** (x[j - 1] + fraction * (x[j] - x[j - 1]))
+
+
+def analyse_with_intervals(sizes: Sequence[int], latencies: Sequence[float],
+                           log_errors: Sequence[float], *, line_bytes: int = 64,
+                           max_levels: int | None = None, seed: int = 0) -> CurveAnalysis:
+    """Return the analysis of a curve whose levels carry an interval and a confidence.
+
+    Each point's latency is uncertain by its standard error (of ln latency); ``REPLICATES``
+    curves drawn from those errors are analysed like the curve itself. A level's interval is
+    the ``INTERVAL_QUANTILES`` of its size over the replicates (matched within
+    ``MATCH_OCTAVES``), widened to hold the estimate; its confidence is the share of replicates
+    that find it within ``CONFIRM_FRACTION`` of the estimate. The whole curve's confidence is
+    the least of its levels', times the share of replicates that find as many levels (0 without
+    any level). The replicates are seeded: the same curve always gets the same intervals.
+    """
+    errors = np.asarray(log_errors, dtype=float)
+    if errors.shape != (len(sizes),) or not np.all(np.isfinite(errors)) or np.any(errors < 0):
+        raise TilerError("a latency curve needs one non-negative standard error per size")
+    noise = float(np.median(errors))
+    analysis = analyse_curve(sizes, latencies, line_bytes=line_bytes, noise=noise,
+                             max_levels=max_levels)
+    if not analysis.levels:
+        return dataclasses.replace(analysis, confidence=0.0)
+    rng = np.random.default_rng(seed)
+    base = np.log(np.asarray(latencies, dtype=float))
+    found: list[list[int]] = []
+    for _ in range(REPLICATES):
+        drawn = np.exp(base + errors * rng.standard_normal(len(base)))
+        found.append([level.size_bytes for level in
+                      analyse_curve(sizes, drawn, line_bytes=line_bytes, noise=noise,
+                                    max_levels=max_levels).levels])
+    same_count = sum(len(replica) == len(analysis.levels) for replica in found) / REPLICATES
+    levels = []
+    for level in analysis.levels:
+        matched = [_nearest(level.size_bytes, replica) for replica in found]
+        matched = [size for size in matched if size is not None]
+        confirmed = sum(abs(size / level.size_bytes - 1) <= CONFIRM_FRACTION
+                        for size in matched) / REPLICATES
+        low, high = (np.quantile(matched, INTERVAL_QUANTILES) if matched
+                     else (level.size_bytes, level.size_bytes))
+        low = min(int(low) // line_bytes * line_bytes, level.size_bytes)
+        high = max(-(-int(high) // line_bytes) * line_bytes, level.size_bytes)
+        levels.append(dataclasses.replace(level, size_low_bytes=low, size_high_bytes=high,
+                                          confidence=round(confirmed, 3)))
+    confidence = min(level.confidence for level in levels) * same_count
+    if max_levels:
+        # The system lists more levels than the curve shows: one is missing or two merged.
+        confidence *= min(1.0, len(levels) / max_levels)
+    return dataclasses.replace(analysis, levels=tuple(levels), confidence=round(confidence, 3))
+
+
+def _nearest(size: int, candidates: Sequence[int]) -> int | None:
+    """Return the candidate nearest ``size`` in octaves, if one is within ``MATCH_OCTAVES``."""
+    if not candidates:
+        return None
+    best = min(candidates, key=lambda other: abs(math.log2(other / size)))
+    return best if abs(math.log2(best / size)) <= MATCH_OCTAVES else None

@@ -35,15 +35,29 @@ _SUFFIX_BYTES = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 @dataclass(frozen=True)
 class CacheLevel:
-    """One level of data cache: the working set it holds and its load-to-use latency."""
+    """One level of data cache: the working set it holds and its load-to-use latency.
+
+    The optional fields come from the probe: the interval the level's size could lie in given
+    the noise of the measurement (``size_low_bytes`` .. ``size_high_bytes``), the confidence
+    that a repeat would find the level within 15% of ``size_bytes``, and the bandwidth of a
+    streaming read of a working set inside the level.
+    """
 
     level: int
     size_bytes: int
     latency_ns: float | None
+    size_low_bytes: int | None = None
+    size_high_bytes: int | None = None
+    confidence: float | None = None
+    bandwidth_bytes_per_ns: float | None = None
 
     def to_dict(self) -> dict:
-        """Return the JSON object of this level."""
-        return {"level": self.level, "size_bytes": self.size_bytes, "latency_ns": self.latency_ns}
+        """Return the JSON object of this level (optional fields only when known)."""
+        data = {"level": self.level, "size_bytes": self.size_bytes, "latency_ns": self.latency_ns}
+        for key in _OPTIONAL_LEVEL_KEYS:
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        return data
 
     @staticmethod
     def from_dict(entry: object) -> CacheLevel:
@@ -57,7 +71,27 @@ class CacheLevel:
             raise TilerError(f"size_bytes of L{level} must be a positive integer, not {size!r}")
         if latency is not None and (not _is_number(latency) or latency <= 0):
             raise TilerError(f"latency_ns of L{level} must be a positive number, not {latency!r}")
-        return CacheLevel(level, size, None if latency is None else float(latency))
+        low, high = entry.get("size_low_bytes"), entry.get("size_high_bytes")
+        for key, value in (("size_low_bytes", low), ("size_high_bytes", high)):
+            if value is not None and (not _is_int(value) or value <= 0):
+                raise TilerError(f"{key} of L{level} must be a positive integer, not {value!r}")
+        if low is not None and high is not None and not low <= size <= high:
+            raise TilerError(f"the interval of L{level} ({low}..{high} bytes) must hold its "
+                             f"size ({size} bytes)")
+        confidence = entry.get("confidence")
+        if confidence is not None and (not _is_number(confidence) or not 0 <= confidence <= 1):
+            raise TilerError(f"confidence of L{level} must be between 0 and 1, not {confidence!r}")
+        bandwidth = entry.get("bandwidth_bytes_per_ns")
+        if bandwidth is not None and (not _is_number(bandwidth) or bandwidth <= 0):
+            raise TilerError(f"bandwidth_bytes_per_ns of L{level} must be a positive number, "
+                             f"not {bandwidth!r}")
+        return CacheLevel(level, size, None if latency is None else float(latency), low, high,
+                          None if confidence is None else float(confidence),
+                          None if bandwidth is None else float(bandwidth))
+
+
+_OPTIONAL_LEVEL_KEYS = ("size_low_bytes", "size_high_bytes", "confidence",
+                        "bandwidth_bytes_per_ns")
 
 
 @dataclass(frozen=True)
@@ -73,6 +107,9 @@ class Hierarchy:
         measured_at: ISO 8601 time of the measurement (empty when not measured).
         huge_pages: whether the probe's buffer was backed by huge pages (``None``: not probed).
         nominal_levels: the sizes sysfs reports, beside the measured ones, for comparison.
+        memory_bandwidth_bytes_per_ns: bandwidth of a streaming read from memory (``None``:
+            not measured).
+        confidence: the probe's confidence in the whole result, the least of its levels'.
     """
 
     line_bytes: int
@@ -83,6 +120,23 @@ class Hierarchy:
     measured_at: str = ""
     huge_pages: bool | None = None
     nominal_levels: tuple[CacheLevel, ...] = field(default=())
+    memory_bandwidth_bytes_per_ns: float | None = None
+    confidence: float | None = None
+
+    def level_bandwidth(self, number: int) -> float | None:
+        """Return the streaming bandwidth (bytes/ns) measured inside level ``number``, if any."""
+        for level in self.levels:
+            if level.level == number:
+                return level.bandwidth_bytes_per_ns
+        return None
+
+    def bandwidth_for(self, working_set_bytes: float) -> float | None:
+        """Return the streaming bandwidth (bytes/ns) of a working set of this size: that of the
+        smallest level holding it, or memory's past the last (``None`` where not measured)."""
+        for level in self.levels:
+            if working_set_bytes <= level.size_bytes:
+                return level.bandwidth_bytes_per_ns
+        return self.memory_bandwidth_bytes_per_ns
 
     def __post_init__(self) -> None:
         if not _is_int(self.line_bytes) or self.line_bytes <= 0:
@@ -113,6 +167,10 @@ class Hierarchy:
             data["huge_pages"] = self.huge_pages
         if self.nominal_levels:
             data["nominal_levels"] = [level.to_dict() for level in self.nominal_levels]
+        if self.memory_bandwidth_bytes_per_ns is not None:
+            data["memory_bandwidth_bytes_per_ns"] = self.memory_bandwidth_bytes_per_ns
+        if self.confidence is not None:
+            data["confidence"] = self.confidence
         return data
 
     def to_json(self) -> str:
@@ -139,6 +197,13 @@ class Hierarchy:
         for key in ("source", "cpu", "measured_at"):
             if not isinstance(data.get(key, ""), str):
                 raise TilerError(f"{key!r} must be a string")
+        bandwidth = data.get("memory_bandwidth_bytes_per_ns")
+        if bandwidth is not None and (not _is_number(bandwidth) or bandwidth <= 0):
+            raise TilerError(f"memory_bandwidth_bytes_per_ns must be a positive number, "
+                             f"not {bandwidth!r}")
+        confidence = data.get("confidence")
+        if confidence is not None and (not _is_number(confidence) or not 0 <= confidence <= 1):
+            raise TilerError(f"confidence must be between 0 and 1, not {confidence!r}")
         return Hierarchy(
             line_bytes=data["line_bytes"],
             levels=tuple(CacheLevel.from_dict(entry) for entry in data["levels"]),
@@ -149,6 +214,8 @@ class Hierarchy:
             huge_pages=huge_pages,
             nominal_levels=tuple(CacheLevel.from_dict(entry)
                                  for entry in data.get("nominal_levels", [])),
+            memory_bandwidth_bytes_per_ns=None if bandwidth is None else float(bandwidth),
+            confidence=None if confidence is None else float(confidence),
         )
 
 
@@ -240,6 +307,13 @@ def _warn(message: str) -> None:
 
 def load_cached() -> Hierarchy | None:
     """Return the cached hierarchy of this processor, or ``None`` (with a warning if unusable)."""
+    cached = load_cached_record()
+    return None if cached is None else cached[0]
+
+
+def load_cached_record() -> tuple[Hierarchy, dict] | None:
+    """Return the cached hierarchy of this processor and the probe's record kept beside it
+    (``{}`` when there is none), or ``None`` (with a warning if the file is unusable)."""
     path = cache_path()
     if not path.exists():
         return None
@@ -257,17 +331,27 @@ def load_cached() -> Hierarchy | None:
         _warn(f"ignoring the cached hierarchy {path}: measured on {hierarchy.cpu!r}, "
               f"not on this {cpu_name()!r}")
         return None
-    return hierarchy
+    record = data.get(PROBE_RECORD_KEY)
+    return hierarchy, record if isinstance(record, dict) else {}
 
 
-def save_cached(hierarchy: Hierarchy) -> Path | None:
-    """Write ``hierarchy`` to the cache file atomically; return its path (``None``, warned, if not)."""
+# The key of the cache file under which the probe keeps its measurements and runs (see
+# tiler/probe_cache.py); readers of the hierarchy ignore it.
+PROBE_RECORD_KEY = "probe_record"
+
+
+def save_cached(hierarchy: Hierarchy, record: dict | None = None) -> Path | None:
+    """Write ``hierarchy`` (and the probe's ``record`` beside it) to the cache file atomically;
+    return its path (``None``, warned, if not)."""
     path = cache_path()
+    data = hierarchy.to_dict()
+    if record:
+        data[PROBE_RECORD_KEY] = record
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".hierarchy-",
                                          suffix=".json", delete=False) as handle:
-            handle.write(hierarchy.to_json() + "\n")
+            handle.write(json.dumps(data, indent=2) + "\n")
         os.replace(handle.name, path)
     except OSError as error:
         _warn(f"cannot cache the hierarchy in {path}: {error}")
@@ -323,13 +407,13 @@ def default_hierarchy() -> Hierarchy:
     if cached is not None:
         return cached
     from tiler.probe import run_probe
+    from tiler.probe_cache import remember
 
     result = run_probe(quick=True)
     for warning in result.warnings:
         _warn(warning)
     if result.hierarchy.levels:
-        save_cached(result.hierarchy)
-        return result.hierarchy
+        return remember(result).hierarchy
     nominal = sysfs_hierarchy()
     if not nominal.levels:
         raise TilerError("no cache hierarchy: the latency probe found no level and sysfs lists "

@@ -15,34 +15,50 @@ timed by the C kernels in ``probes/latency.c``:
 
 The buffer is backed by 2 MiB transparent huge pages where the kernel allows it, so TLB misses
 do not show up as an extra cache level (4 KiB pages with a 2048-entry TLB cover only 8 MiB).
+
+Other processes only ever add latency, so a working set's latency is a low quantile of its
+samples, taken in interleaved sweeps over all sizes (a burst of load spoils one sample at
+several sizes rather than every sample at one). After a few sweeps the sizes whose estimate is
+still uncertain are measured again while the time budget lasts; the whole probe, analysis
+included, ends within it, loaded or not. Last, a streaming read inside each level and from
+memory gives the bandwidths.
 """
 
 from __future__ import annotations
 
-import argparse
 import ctypes
+import dataclasses
 import functools
 import math
-import sys
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from tiler.curve import SIGMA_FLOOR, CurveAnalysis, analyse_curve, detect_levels  # noqa: F401
-from tiler.errors import TilerError
-from tiler.hierarchy import (
-    CacheLevel,
-    Hierarchy,
-    cpu_name,
-    now_iso,
-    save_cached,
-    sysfs_levels,
-    sysfs_line_bytes,
+from tiler.curve import (  # noqa: F401
+    CurveAnalysis,
+    analyse_curve,
+    analyse_with_intervals,
+    detect_levels,
 )
+from tiler.errors import TilerError
+from tiler.hierarchy import CacheLevel, Hierarchy, cpu_name, now_iso, sysfs_levels, sysfs_line_bytes
+from tiler.measurements import Measurements, measurements_of
 from tiler.native import build_shared_library
+from tiler.sweep import (  # noqa: F401
+    FULL,
+    MIN_SAMPLE_SPREAD,
+    QUICK,
+    SAMPLE_ATTEMPTS,
+    ProbeSettings,
+    Sweep,
+    low_quantile,
+    low_quantile_error,
+    measure,
+    stream_bandwidths,
+    sweep_sizes,
+)
 
 # --- measurement --------------------------------------------------------------------------------
 
@@ -50,42 +66,20 @@ from tiler.native import build_shared_library
 HUGE_PAGE_BYTES = 2 << 20
 # Used when sysfs does not say how large the last level is.
 DEFAULT_LAST_LEVEL_BYTES = 32 << 20
-# Never map more than this fraction of the available memory for the buffer.
-MEMORY_FRACTION = 0.25
-# Untimed chase steps before timing, beyond one last level's worth of lines. The shuffle leaves
-# the caches holding the buffer in address order, which the cycle reuses at random; only after
-# the last level has been refilled in cycle order does the chase see its steady state (where a
-# cycle larger than a cache with LRU-like replacement misses on every load). Working sets smaller
-# than that are walked once round in full.
-WARM_STEPS = 1 << 16
-# A point whose samples spread by more than this (interquartile range over median) is measured
-# again.
-NOISY_SPREAD = 0.10
-# Points this close to a plateau's end fix where its level ends, and are worth measuring again.
-EDGE_POINTS = 2
-# A sample during which the thread was switched out timed someone else too: it is taken again,
-# this many times at most.
-SAMPLE_ATTEMPTS = 4
+# Time kept at the end of the budget for the analysis and the bandwidth sweep, in seconds (they
+# take 0.1-0.3 s on a quiet 2-core machine, 0.5-1 s at a load of 7-11 on its two cores).
+ANALYSIS_RESERVE_S = 1.0
+# Starting Python and importing tiler takes 0.5 s on a quiet machine, 2.5 s at a load of 10;
+# a process older than this did something else first, and the probe's budget starts later.
+STARTUP_AT_MOST_S = 4.0
+# Fewer sizes than this (the time was up before the first sweep ended) make no curve.
+MIN_CURVE_POINTS = 8
 COMPILER_FLAGS = ("-O2",)
 
 
-@dataclass(frozen=True)
-class ProbeSettings:
-    """How carefully to sweep: the quick probe (< 10 s) or the full one."""
-
-    points_per_octave: int
-    min_bytes: int
-    last_level_factor: int       # sweep up to this many times the nominal last-level size
-    min_max_bytes: int
-    max_max_bytes: int
-    repeats: int                 # interleaved sweeps over every size
-    sample_ns: float             # time of one timed sample
-    extra_rounds: int            # re-measurements of noisy points, at most
-    budget_s: float              # no re-measurement is started past this time
-
-
-QUICK = ProbeSettings(4, 4 << 10, 4, 64 << 20, 512 << 20, 3, 1.0e6, 2, 6.0)
-FULL = ProbeSettings(8, 4 << 10, 8, 128 << 20, 1 << 30, 5, 3.0e6, 2, 40.0)
+# When sysfs's last level is this many times what the curve shows, the process sees a share of
+# it (a virtual machine, or other cores using the chip): said so in the report.
+NOMINAL_MUCH_LARGER = 1.5
 
 
 @dataclass(frozen=True)
@@ -95,13 +89,17 @@ class ProbeResult:
     Attributes:
         hierarchy: the measured levels (what the tiler uses), with sysfs's nominal ones beside.
         sizes: the working sets swept, in bytes.
-        chase_ns, triangle_ns: median latency per load of each walk at each size.
+        chase_ns: the low quantile (``LOW_QUANTILE``) of the chase's samples at each size.
+        triangle_ns: the low quantile of the triangular walk's samples at each size.
         chase_samples: every timed sample of the chase at each size.
         triangle_levels: the levels the triangular walk alone would give, for comparison.
         quick: whether this was the quick probe.
         seconds: wall time of the probe.
         huge_page_fraction: the share of the buffer the kernel backed with huge pages.
         warnings: doubts about the result, for the user.
+        chase_log_error: standard error of ln(chase_ns) at each size.
+        notes: facts worth telling (the last level as the process sees it).
+        load_average: the system's one-minute load average when the probe ended.
     """
 
     hierarchy: Hierarchy
@@ -114,17 +112,27 @@ class ProbeResult:
     seconds: float
     huge_page_fraction: float
     warnings: tuple[str, ...]
+    chase_log_error: tuple[float, ...] = ()
+    notes: tuple[str, ...] = ()
+    load_average: float | None = None
+
+    def measurements(self) -> Measurements:
+        """Return the chase curve as measurements to cache and merge."""
+        errors = self.chase_log_error or (MIN_SAMPLE_SPREAD,) * len(self.sizes)
+        return measurements_of(self.sizes, self.chase_ns, errors,
+                               [len(samples) for samples in self.chase_samples])
 
 
 # --- the C kernels ------------------------------------------------------------------------------
 
 def _probe_source() -> bytes:
-    """Return the text of the C kernels: the installed package data, else the repository's."""
-    try:
-        from importlib.resources import files
-        return files("tiler.probes").joinpath("latency.c").read_bytes()
-    except (ModuleNotFoundError, FileNotFoundError):
-        return (Path(__file__).resolve().parent.parent / "probes" / "latency.c").read_bytes()
+    """Return the text of the C kernels: the repository's beside this package (a checkout,
+    whichever tiler is installed), else the installed package data."""
+    beside = Path(__file__).resolve().parent.parent / "probes" / "latency.c"
+    if beside.exists():
+        return beside.read_bytes()
+    from importlib.resources import files
+    return files("tiler.probes").joinpath("latency.c").read_bytes()
 
 
 @functools.cache
@@ -145,9 +153,14 @@ def _kernels() -> ctypes.CDLL:
     library.probe_alloc.restype = pointer
     library.probe_alloc.argtypes = [size, size, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
     library.probe_free.argtypes = [pointer, size]
-    library.chase_build.argtypes = [pointer, size, size, ctypes.c_uint64]
-    library.chase_time.restype = ctypes.c_double
-    library.chase_time.argtypes = [pointer, size, size, ctypes.POINTER(ctypes.c_long)]
+    library.chase_build.restype = ctypes.c_int
+    library.chase_build.argtypes = [pointer, size, size, ctypes.c_uint64, size]
+    library.chase_samples.argtypes = [pointer, size, size, size, size, ctypes.c_int,
+                                      ctypes.c_long, ctypes.POINTER(ctypes.c_double),
+                                      ctypes.POINTER(ctypes.c_long)]
+    library.probe_switches.restype = ctypes.c_long
+    library.stream_time.restype = ctypes.c_double
+    library.stream_time.argtypes = [pointer, size, size, ctypes.POINTER(ctypes.c_long)]
     library.triangle_time.restype = ctypes.c_double
     library.triangle_time.argtypes = [pointer, size, size, size, ctypes.POINTER(ctypes.c_long)]
     return library
@@ -170,113 +183,18 @@ def huge_page_fraction(address: int, length: int) -> float:
     return min(1.0, huge_kib * 1024 / length)
 
 
-def _available_memory() -> int | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return None
+# --- the probe ----------------------------------------------------------------------------------
 
-
-# --- the sweep ----------------------------------------------------------------------------------
-
-def sweep_sizes(settings: ProbeSettings, last_level_bytes: int, line_bytes: int) -> list[int]:
-    """Return the working sets to time: log-spaced, whole lines, past the last level."""
-    top = min(max(settings.last_level_factor * last_level_bytes, settings.min_max_bytes),
-              settings.max_max_bytes)
-    available = _available_memory()
-    if available is not None:
-        top = max(settings.min_bytes * 16, min(top, int(available * MEMORY_FRACTION)))
-    steps = math.floor(math.log2(top / settings.min_bytes) * settings.points_per_octave)
-    sizes = {round(settings.min_bytes * 2 ** (k / settings.points_per_octave) / line_bytes)
-             * line_bytes for k in range(steps + 1)}
-    return sorted(sizes)
-
-
-class _Sweep:
-    """The timed samples of both walks over one buffer, gathered point by point."""
-
-    def __init__(self, kernels: ctypes.CDLL, buffer: int, sizes: list[int], line_bytes: int,
-                 settings: ProbeSettings, last_level_bytes: int) -> None:
-        self.kernels, self.buffer, self.sizes = kernels, buffer, sizes
-        self.line_bytes, self.settings = line_bytes, settings
-        self.warm_steps = last_level_bytes // line_bytes + WARM_STEPS
-        self.chase: list[list[float]] = [[] for _ in sizes]
-        self.triangle: list[list[float]] = [[] for _ in sizes]
-        self.samples_taken = 0
-        self.disturbed = 0
-
-    def measure(self, index: int) -> None:
-        """Time one sample of each walk at sizes[index], on a freshly shuffled cycle."""
-        lines = self.sizes[index] // self.line_bytes
-        self.samples_taken += 1
-        seed = (index * 0x9E3779B97F4A7C15 + self.samples_taken) % (1 << 64)
-        self.kernels.chase_build(self.buffer, lines, self.line_bytes, seed)
-        steps = int(min(max(self.settings.sample_ns / self._guess(self.chase, index), 4096),
-                        1 << 24))
-        warm = min(lines, self.warm_steps)
-        self.chase[index].append(self._undisturbed(
-            lambda switches: self.kernels.chase_time(self.buffer, warm, steps, switches)))
-        rows = int(min(max(self.settings.sample_ns
-                           / (self._guess(self.triangle, index) * lines), 1), 1 << 20))
-        self.triangle[index].append(self._undisturbed(
-            lambda switches: self.kernels.triangle_time(self.buffer, lines, self.line_bytes,
-                                                        rows, switches)))
-
-    def _undisturbed(self, sample: Callable[[object], float]) -> float:
-        """Return a sample during which the thread kept its core, if one comes in a few tries."""
-        switches = ctypes.c_long()
-        for _ in range(SAMPLE_ATTEMPTS):
-            latency = sample(ctypes.byref(switches))
-            if switches.value == 0:
-                break
-        else:
-            self.disturbed += 1
-        return latency
-
-    @staticmethod
-    def _guess(samples: list[list[float]], index: int) -> float:
-        """Return the latency expected at a point: its own, else the nearest smaller size's."""
-        for earlier in range(index, -1, -1):
-            if samples[earlier]:
-                return max(float(np.median(samples[earlier])), 0.1)
-        return 1.0
-
-    def noisy_points(self) -> list[int]:
-        """Return the points whose chase samples spread more than NOISY_SPREAD."""
-        return [i for i, samples in enumerate(self.chase) if _spread(samples) > NOISY_SPREAD]
-
-    def noisy_points_that_matter(self) -> list[int]:
-        """Return the noisy points on the plateaus of the curve so far or next to their ends.
-
-        Points on a steep rise vary by nature (a slightly smaller share of a shared cache moves
-        them a lot) and do not move the levels; measuring them again would only spend time.
-        """
-        medians = [float(np.median(samples)) for samples in self.chase]
-        plateaus = analyse_curve(self.sizes, medians).plateaus
-        near = {i for first, last, _ in plateaus
-                for i in range(first - EDGE_POINTS, last + EDGE_POINTS + 1)}
-        return [i for i in self.noisy_points() if i in near]
-
-
-def _spread(samples: list[float]) -> float:
-    if len(samples) < 3:
-        return 0.0
-    q25, median, q75 = np.percentile(samples, [25, 50, 75])
-    return float((q75 - q25) / median)
-
-
-def run_probe(quick: bool = True) -> ProbeResult:
+def run_probe(quick: bool = True, progress: Callable[[float], None] | None = None,
+              started: float | None = None) -> ProbeResult:
     """Return the hierarchy measured on this machine, with its latency curves.
 
-    The whole size range is swept ``repeats`` times, interleaved, so that a burst of load from
-    elsewhere spoils one sample at several sizes rather than every sample at one; points whose
-    samples still spread are measured again, up to a bound; what remains noisy is reported.
+    The probe ends within ``budget_s`` of its settings counted from ``started`` (a
+    ``time.monotonic()`` value, default now), loaded or not; ``progress`` is called with the
+    monotonic time after every visit of a size (for a progress bar).
     """
     settings = QUICK if quick else FULL
-    started = time.monotonic()
+    started = time.monotonic() if started is None else started
     kernels = _kernels()
     nominal = sysfs_levels()
     line_bytes = max(sysfs_line_bytes(), 8)
@@ -290,57 +208,92 @@ def run_probe(quick: bool = True) -> ProbeResult:
     warnings: list[str] = []
     try:
         huge = huge_page_fraction(buffer, length)
-        sweep = _Sweep(kernels, buffer, sizes, line_bytes, settings, last_level_bytes)
-        for _ in range(settings.repeats):
-            for index in range(len(sizes)):
-                sweep.measure(index)
-        deadline = started + settings.budget_s
-        for _ in range(settings.extra_rounds):
-            noisy = sweep.noisy_points_that_matter()
-            for _ in range(settings.repeats):
-                for index in noisy:
-                    if time.monotonic() < deadline:
-                        sweep.measure(index)
+        sweep = Sweep(kernels, buffer, sizes, line_bytes, settings, last_level_bytes)
+        end = started + settings.budget_s
+        measure(sweep, settings, end - ANALYSIS_RESERVE_S, end - ANALYSIS_RESERVE_S / 2,
+                 last_level_bytes, progress)
+        measured = [i for i, samples in enumerate(sweep.chase) if samples]
+        sizes = [sizes[i] for i in measured]
+        samples = [sweep.chase[i] for i in measured]
+        triangle_samples = [sweep.triangle[i] for i in measured]
+        chase = [low_quantile(values) for values in samples]
+        errors = [low_quantile_error(values) for values in samples]
+        if len(sizes) >= MIN_CURVE_POINTS:
+            analysis = analyse_with_intervals(sizes, chase, errors, line_bytes=line_bytes,
+                                              max_levels=len(nominal) or None)
+        else:
+            analysis = CurveAnalysis((), None, (), (
+                (f"the time was up after {len(sizes)} sizes: the machine is too busy to read a "
+                f"curve"),), 0.0)
+        level_bandwidths, memory_bandwidth = stream_bandwidths(kernels, buffer, length,
+                                                         analysis.levels, settings)
     finally:
         kernels.probe_free(buffer, length)
 
-    if sweep.disturbed > len(sizes):
-        warnings.append(f"{sweep.disturbed} samples were interrupted by other processes even "
-                        f"after {SAMPLE_ATTEMPTS} tries: the machine is busy")
+    if sweep.disturbed > sweep.visits * settings.samples_per_visit // 4:
+        warnings.append(f"{sweep.disturbed} of {sweep.visits * settings.samples_per_visit} "
+                        f"samples were interrupted by other processes: the machine is busy")
     if huge < 0.9:
         why = "the kernel took the advice but had none free" if advised.value else \
             "transparent huge pages are off or unsupported"
         warnings.append(f"only {huge:.0%} of the probe buffer is in huge pages ({why}): TLB "
                         f"misses may show up as an extra cache level")
-    chase = [float(np.median(samples)) for samples in sweep.chase]
-    triangle = [float(np.median(samples)) for samples in sweep.triangle]
-    analysis = analyse_curve(sizes, chase, line_bytes=line_bytes, noise=_noise(sweep.chase))
-    # Noise on the plateaus, or on many points, is what makes the levels uncertain.
-    on_plateaus = {i for first, last, _ in analysis.plateaus for i in range(first, last + 1)}
-    still_noisy = sweep.noisy_points()
-    if set(still_noisy) & on_plateaus or len(still_noisy) > len(sizes) // 5:
-        warnings.append(f"{len(still_noisy)} of {len(sizes)} points, between "
-                        f"{format_size(sizes[still_noisy[0]])} and "
-                        f"{format_size(sizes[still_noisy[-1]])}, still vary by more than "
-                        f"{NOISY_SPREAD:.0%} after re-measuring: another process is probably "
-                        f"using the caches, and levels near those sizes are less certain")
+    uncertain = [i for i, error in enumerate(errors) if error > 3 * settings.target_error]
+    if len(uncertain) > len(sizes) // 5:
+        warnings.append(f"{len(uncertain)} of {len(sizes)} sizes are still uncertain by more "
+                        f"than {3 * settings.target_error:.0%} when the time was up: another "
+                        f"process is probably using the caches (see each level's interval)")
     warnings.extend(analysis.warnings)
-    triangle_levels = detect_levels(sizes, triangle, line_bytes=line_bytes)
-    hierarchy = Hierarchy(line_bytes, analysis.levels, analysis.memory_latency_ns, "probe",
-                          cpu_name(), now_iso(), huge >= 0.9, tuple(nominal))
+    levels = tuple(dataclasses.replace(level, bandwidth_bytes_per_ns=bandwidth)
+                   for level, bandwidth in zip(analysis.levels, level_bandwidths))
+    triangle = [low_quantile(values) if values else float("nan")
+                for values in triangle_samples]
+    triangle_levels = detect_levels(sizes, triangle, line_bytes=line_bytes) \
+        if len(sizes) >= MIN_CURVE_POINTS and all(map(math.isfinite, triangle)) else []
+    hierarchy = Hierarchy(line_bytes, levels, analysis.memory_latency_ns, "probe",
+                          cpu_name(), now_iso(), huge >= 0.9, tuple(nominal),
+                          memory_bandwidth, analysis.confidence)
     return ProbeResult(hierarchy, tuple(sizes), tuple(chase), tuple(triangle),
-                       tuple(tuple(samples) for samples in sweep.chase), tuple(triangle_levels),
-                       quick, time.monotonic() - started, huge, tuple(warnings))
+                       tuple(tuple(values) for values in samples), tuple(triangle_levels),
+                       quick, time.monotonic() - started, huge, tuple(warnings),
+                       tuple(errors), tuple(last_level_notes(hierarchy)), _load_average())
 
 
-def _noise(samples: list[list[float]]) -> float:
-    """Return the typical relative noise of a median of the samples (a robust sigma of ln)."""
-    spreads = [1.4826 * float(np.median(np.abs(np.log(s) - np.median(np.log(s)))))
-               / math.sqrt(len(s)) for s in samples if len(s) >= 3]
-    return float(np.median(spreads)) if spreads else SIGMA_FLOOR
+def last_level_notes(hierarchy: Hierarchy) -> list[str]:
+    """Return a note when sysfs's last level is much larger than what the process sees."""
+    if not hierarchy.levels or not hierarchy.nominal_levels:
+        return []
+    measured, nominal = hierarchy.levels[-1], hierarchy.nominal_levels[-1]
+    if measured.level != nominal.level or \
+            nominal.size_bytes < NOMINAL_MUCH_LARGER * measured.size_bytes:
+        return []
+    return [(f"L{measured.level} is {format_size(nominal.size_bytes)} by sysfs, but this process "
+            f"sees about {format_size(measured.size_bytes)} of it (a virtual machine or other "
+            f"cores share the chip): the tiler uses the measured size")]
 
 
-# --- output -------------------------------------------------------------------------------------
+def process_started() -> float:
+    """Return the ``time.monotonic()`` value the command's budget counts from: when this
+    process started (the budget includes starting Python and importing), unless that was more
+    than ``STARTUP_AT_MOST_S`` ago (the probe called from a longer-running program), or the
+    system does not say: then now."""
+    now = time.monotonic()
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[19])          # field 22, start time in clock ticks after boot
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        age = uptime - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return now
+    return now - age if 0 <= age <= STARTUP_AT_MOST_S else now
+
+
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
 
 def format_size(size: int) -> str:
     """Return a size in bytes as a short human figure: 46 KiB, 1.5 MiB."""
@@ -349,85 +302,3 @@ def format_size(size: int) -> str:
             value = size / scale
             return f"{value:.3g} {unit}" if value < 100 else f"{value:.0f} {unit}"
     return f"{size} B"
-
-
-def format_report(result: ProbeResult) -> str:
-    """Return the plain-text report: measured levels beside sysfs's nominal sizes."""
-    hierarchy = result.hierarchy
-    pages = (f"2 MiB huge pages ({result.huge_page_fraction:.0%} of the buffer)"
-             if hierarchy.huge_pages else "4 KiB pages")
-    title = (f"tiler probe{' --quick' if result.quick else ''}: {result.seconds:.1f} s, "
-             f"pointer chase over {format_size(result.sizes[0])} .. "
-             f"{format_size(result.sizes[-1])}, {pages}")
-    lines = [title, f"{'level':<8}{'measured':>12}{'latency':>11}{'sysfs nominal':>16}"]
-    nominal = {level.level: level.size_bytes for level in hierarchy.nominal_levels}
-    for number in range(1, max(len(hierarchy.levels), len(nominal)) + 1):
-        measured = hierarchy.levels[number - 1] if number <= len(hierarchy.levels) else None
-        lines.append(f"{'L' + str(number):<8}"
-                     f"{format_size(measured.size_bytes) if measured else '-':>12}"
-                     f"{f'{measured.latency_ns:.3g} ns' if measured else '-':>11}"
-                     f"{format_size(nominal[number]) if number in nominal else '-':>16}")
-    if hierarchy.memory_latency_ns is not None:
-        lines.append(f"{'memory':<8}{'':>12}{f'{hierarchy.memory_latency_ns:.3g} ns':>11}")
-    seen = ", ".join(f"L{level.level} {format_size(level.size_bytes)}"
-                     for level in result.triangle_levels) or "none"
-    lines.append(f"triangular walk (ascending, prefetchable): {min(result.triangle_ns):.3g} .. "
-                 f"{max(result.triangle_ns):.3g} ns per load; levels it shows: {seen}")
-    return "\n".join(lines)
-
-
-def plot_curve(result: ProbeResult, path: str) -> None:
-    """Draw both latency curves with the measured and nominal level sizes into ``path``."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise TilerError("--plot needs matplotlib: pip install 'tiler[plot]'") from None
-    figure, axes = plt.subplots(figsize=(8, 5))
-    kib = np.asarray(result.sizes) / 1024
-    low = [float(np.percentile(s, 25)) for s in result.chase_samples]
-    high = [float(np.percentile(s, 75)) for s in result.chase_samples]
-    axes.fill_between(kib, low, high, alpha=0.3, color="C0")
-    axes.plot(kib, result.chase_ns, "o-", color="C0", markersize=3, label="pointer chase")
-    axes.plot(kib, result.triangle_ns, "s-", color="C1", markersize=3,
-              label="triangular walk (prefetchable)")
-    for level in result.hierarchy.levels:
-        axes.axvline(level.size_bytes / 1024, color="C2")
-        axes.annotate(f"L{level.level} {format_size(level.size_bytes)}",
-                      (level.size_bytes / 1024, max(result.chase_ns)), rotation=90,
-                      va="top", ha="right", fontsize=8)
-    for level in result.hierarchy.nominal_levels:
-        axes.axvline(level.size_bytes / 1024, color="grey", linestyle="--")
-    axes.set_xscale("log", base=2)
-    axes.set_yscale("log")
-    axes.set_xlabel("working set (KiB); dashed: nominal sizes from sysfs")
-    axes.set_ylabel("latency per load (ns)")
-    axes.set_title(f"{result.hierarchy.cpu}")
-    axes.legend()
-    figure.tight_layout()
-    try:
-        figure.savefig(path, dpi=120)
-    except OSError as error:
-        raise TilerError(f"cannot write the plot: {error.strerror}", filename=path) from None
-    finally:
-        plt.close(figure)
-
-
-def run_probe_command(args: argparse.Namespace) -> int:
-    """Run ``tiler probe``: measure, cache unless --no-cache, print the report or the JSON."""
-    result = run_probe(quick=args.quick)
-    for warning in result.warnings:
-        print(f"tiler probe: warning: {warning}", file=sys.stderr)
-    if args.plot:
-        plot_curve(result, args.plot)
-    cached = None
-    if not args.no_cache and result.hierarchy.levels:
-        cached = save_cached(result.hierarchy)
-    if args.json:
-        print(result.hierarchy.to_json())
-    else:
-        print(format_report(result))
-        if cached is not None:
-            print(f"cached in {cached}")
-    return 0

@@ -18,6 +18,7 @@ cannot fit L1 without starving the tile is let out into L2 when that is cheaper.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from dataclasses import dataclass
@@ -235,6 +236,21 @@ def _candidates(shape: BandShape, order: tuple[int, ...], element: int, line_byt
     return result
 
 
+def sizing_hierarchy(hierarchy: Hierarchy) -> Hierarchy:
+    """Return the hierarchy the sizes are chosen for: each measured level at the low end of
+    the interval the probe gives it (the hierarchy itself where there are no intervals).
+
+    A candidate's modelled cost can only fall as a level grows, so the choice for the low end
+    is the one whose worst case over the interval is best; and a level that moves within its
+    interval, as it does between two probe runs on a loaded machine, does not move the sizes.
+    """
+    levels = tuple(dataclasses.replace(level, size_bytes=level.size_low_bytes)
+                   if level.size_low_bytes else level for level in hierarchy.levels)
+    if any(outer.size_bytes <= inner.size_bytes for inner, outer in itertools.pairwise(levels)):
+        return hierarchy
+    return dataclasses.replace(hierarchy, levels=levels)
+
+
 def _levels(hierarchy: Hierarchy) -> tuple[np.ndarray, np.ndarray]:
     """Return the budgets (bytes a working set may take) of each level and the latencies
     of each level followed by memory."""
@@ -286,7 +302,7 @@ def choose_tile_sizes(shape: BandShape, hierarchy: Hierarchy,
     tile_total = sum(tile_lines.values())
     traffic = tile_total / iterations
     rereads = (grid[:, order[0]] - 1) * sum(slab_lines.values()) / iterations
-    budgets, latencies = _levels(hierarchy)
+    budgets, latencies = _levels(sizing_hierarchy(hierarchy))
     slab_level = _holding_level(slab_bytes, budgets)
     tile_level = _holding_level(tile_bytes, budgets)
     # Where a tile's lines come from: the level beyond the one holding the tile, and never
@@ -348,7 +364,9 @@ def micro_kernel_sizes(shape: BandShape, sizes: tuple[int, ...], rows: int | Non
     in place: gemm's Mr x kc panel of A) fits L1; the vector member's extent the largest
     whose block reused across rows of micro-tiles (the references the rows member leaves in
     place: gemm's kc x nc block of B) fits L2; the rows extent the largest whose whole tile
-    fits the last level. Members outside the micro-tile keep ``sizes``."""
+    fits the last level. Members outside the micro-tile keep ``sizes``. Levels are taken at
+    the low end of their measured interval (``sizing_hierarchy``)."""
+    hierarchy = sizing_hierarchy(hierarchy)
     budgets = [level.size_bytes * LEVEL_FRACTION for level in hierarchy.levels]
     line = hierarchy.line_bytes
     current = list(sizes)

@@ -1,0 +1,257 @@
+"""How the probe spends its time: the settings, the visits of each working set in a budget,
+the statistics of a size's samples, and the streaming-bandwidth sweep.
+
+Other processes only ever add latency, so a working set's latency is a low quantile of its
+samples, taken in interleaved visits (a burst of load spoils one sample at several sizes rather
+than every sample at one). The sizes are visited in an order that keeps the curve readable
+whenever time runs out; the sizes still uncertain are visited again while the budget lasts.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tiler.errors import TilerError
+from tiler.hierarchy import CacheLevel
+
+# Never map more than this fraction of the available memory for the buffer.
+MEMORY_FRACTION = 0.25
+# Lines read in cycle order before timing, beyond one last level's worth. Linking the cycle leaves
+# the caches holding its lines in random order; only once the last level holds the lines just
+# before the chase's start, in cycle order, does the chase see its steady state (where a cycle
+# larger than a cache with LRU-like replacement misses on every load). Working sets smaller than
+# that are read in full.
+WARM_STEPS = 1 << 16
+# Chase steps before timing, once the build has warmed the caches.
+CHASE_WARM_STEPS = 1 << 12
+# The latency of a working set is this quantile of its samples: interference only adds latency,
+# so the low end is the machine's own; the minimum alone would follow one lucky sample.
+LOW_QUANTILE = 0.2
+# The standard error of a quantile q of n samples of spread sigma is sigma * sqrt(q (1 - q) / n)
+# over the normal density at q: for q = 0.2, 1.43 sigma / sqrt(n).
+LOW_QUANTILE_ERROR_FACTOR = math.sqrt(LOW_QUANTILE * (1 - LOW_QUANTILE)) / 0.2800
+# A sample spread (robust sigma of ln latency) assumed at the least for the error of a point
+# with few samples, whose spread is not yet known: a quiet machine's.
+MIN_SAMPLE_SPREAD = 0.01
+# Tries of a sample until one is not interrupted by a context switch (chase and triangle). One
+# retry only: at a load of 10 on two cores each interrupted try waits out other processes' time
+# slices (~20 ms), and the low quantile over visits discards slowed samples anyway.
+SAMPLE_ATTEMPTS = 2
+# Lines walked again after an interrupted sample, at most: 8 MiB of lines, 1-2 ms at this
+# machine's L3 latency; larger working sets are as much memory as cache here.
+REWARM_MAX_LINES = (8 << 20) // 64
+# A visit of a size that takes longer than this (seconds; the warm-up past the last level, 0.1-0.3
+# s) is repeated only while its estimate is uncertain; cheaper ones get ``min_rounds`` visits
+# whatever their spread, since the samples of one visit may share one burst of load.
+EXPENSIVE_VISIT_S = 0.05
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """How carefully to sweep, and the time it may take: the quick probe or the full one."""
+
+    points_per_octave: int
+    min_bytes: int
+    last_level_factor: int       # sweep up to this many times the nominal last-level size
+    min_max_bytes: int
+    max_max_bytes: int
+    min_rounds: int              # visits of every cheap size, interleaved, before adapting
+    samples_per_visit: int       # timed samples after each warm-up of a size
+    sample_ns: float             # time of one timed sample
+    triangle_rounds: int         # sweeps that also time the triangular walk
+    target_error: float          # standard error of ln latency at which a size is done
+    bandwidth_samples: int       # timed streaming reads per working set
+    budget_s: float              # the whole probe ends within this many seconds
+    max_visits: int              # visits of one size at most (the work is bounded, not only time)
+
+
+# Quick: 57 sizes from 4 KiB to 64 MiB, three sweeps (~0.6 s each on a quiet machine), then
+# re-measuring, all within 5 s of the process's start (the command's budget is 6 s). Full: twice
+# the sizes, to 128 MiB, four sweeps, then re-measuring to 27.5 s of the 30 s (the analysis of
+# 121 sizes takes up to 2 s at a load of 12).
+QUICK = ProbeSettings(4, 4 << 10, 2, 64 << 20, 256 << 20, 3, 3, 0.3e6, 2, 0.01, 3, 5.0, 8)
+FULL = ProbeSettings(8, 4 << 10, 4, 128 << 20, 1 << 30, 4, 3, 0.6e6, 2, 0.005, 5, 27.5, 24)
+
+def sweep_sizes(settings: ProbeSettings, last_level_bytes: int, line_bytes: int) -> list[int]:
+    """Return the working sets to time: log-spaced, whole lines, past the last level."""
+    top = min(max(settings.last_level_factor * last_level_bytes, settings.min_max_bytes),
+              settings.max_max_bytes)
+    available = _available_memory()
+    if available is not None:
+        top = max(settings.min_bytes * 16, min(top, int(available * MEMORY_FRACTION)))
+    steps = math.floor(math.log2(top / settings.min_bytes) * settings.points_per_octave)
+    sizes = {round(settings.min_bytes * 2 ** (k / settings.points_per_octave) / line_bytes)
+             * line_bytes for k in range(steps + 1)}
+    return sorted(sizes)
+
+
+def low_quantile(samples: list[float] | tuple[float, ...]) -> float:
+    """Return the ``LOW_QUANTILE`` of the samples."""
+    return float(np.quantile(samples, LOW_QUANTILE))
+
+
+def low_quantile_error(samples: list[float] | tuple[float, ...]) -> float:
+    """Return the standard error of ln of the samples' low quantile (robust spread of ln;
+    infinite without samples)."""
+    if not len(samples):
+        return math.inf
+    logs = np.log(np.asarray(samples, dtype=float))
+    spread = 1.4826 * float(np.median(np.abs(logs - np.median(logs)))) if len(logs) >= 3 else 0.0
+    return LOW_QUANTILE_ERROR_FACTOR * max(spread, MIN_SAMPLE_SPREAD) / math.sqrt(len(logs))
+
+
+class Sweep:
+    """The timed samples of both walks over one buffer, gathered visit by visit."""
+
+    def __init__(self, kernels: ctypes.CDLL, buffer: int, sizes: list[int], line_bytes: int,
+                 settings: ProbeSettings, last_level_bytes: int) -> None:
+        self.kernels, self.buffer, self.sizes = kernels, buffer, sizes
+        self.line_bytes, self.settings = line_bytes, settings
+        self.warm_steps = last_level_bytes // line_bytes + WARM_STEPS
+        self.chase: list[list[float]] = [[] for _ in sizes]
+        self.triangle: list[list[float]] = [[] for _ in sizes]
+        self.visits = 0
+        self.disturbed = 0
+        self.visit_seconds = [0.0] * len(sizes)
+        count = settings.samples_per_visit
+        self._out, self._switched = (ctypes.c_double * count)(), (ctypes.c_long * count)()
+
+    def visit(self, index: int, triangle: bool) -> None:
+        """Time ``samples_per_visit`` chase samples at sizes[index] on a freshly shuffled cycle
+        (and one sample of the triangular walk when ``triangle``)."""
+        lines = self.sizes[index] // self.line_bytes
+        self.visits += 1
+        seed = (index * 0x9E3779B97F4A7C15 + self.visits) % (1 << 64)
+        switches = self.kernels.probe_switches()
+        if self.kernels.chase_build(self.buffer, lines, self.line_bytes, seed,
+                                    self.warm_steps):
+            raise TilerError("out of memory building the latency probe's cycle")
+        steps = int(min(max(self.settings.sample_ns / self._guess(self.chase, index), 4096),
+                        1 << 24))
+        count = self.settings.samples_per_visit
+        # The build left the caches as the chase's steady state would; a short chase warm-up
+        # settles what the timer and the loop themselves disturb.
+        warm = min(lines, CHASE_WARM_STEPS)
+        started = time.monotonic()
+        # Only a working set that caches hold cheaply is walked again after an interruption:
+        # past that the walk costs more than the sample, and misses mostly anyway.
+        self.kernels.chase_samples(self.buffer, warm, steps, count,
+                                   lines if lines <= REWARM_MAX_LINES else 0, SAMPLE_ATTEMPTS,
+                                   switches, self._out, self._switched)
+        self.visit_seconds[index] = time.monotonic() - started
+        self.chase[index].extend(self._out[k] for k in range(count))
+        self.disturbed += sum(1 for k in range(count) if self._switched[k])
+        if triangle:
+            rows = int(min(max(self.settings.sample_ns
+                               / (self._guess(self.triangle, index) * lines), 1), 1 << 20))
+            interrupted = ctypes.c_long()
+            # No warm-up to repeat here, so a sample another process interrupted is retaken.
+            for _ in range(SAMPLE_ATTEMPTS):
+                latency = self.kernels.triangle_time(self.buffer, lines, self.line_bytes, rows,
+                                                     ctypes.byref(interrupted))
+                if interrupted.value == 0:
+                    break
+            self.triangle[index].append(latency)
+
+    @staticmethod
+    def _guess(samples: list[list[float]], index: int) -> float:
+        """Return the latency expected at a point: its own, else the nearest smaller size's."""
+        for earlier in range(index, -1, -1):
+            if samples[earlier]:
+                return max(float(np.median(samples[earlier])), 0.1)
+        return 1.0
+
+    def errors(self) -> list[float]:
+        """Return the standard error of ln of each size's low quantile."""
+        return [low_quantile_error(samples) for samples in self.chase]
+
+
+def measure(sweep: Sweep, settings: ProbeSettings, deadline: float, hard_deadline: float,
+             last_level_bytes: int, progress: Callable[[float], None] | None) -> None:
+    """Visit the sizes in the order that keeps a curve readable whenever time runs out.
+
+    First every fourth size and the largest (past ``deadline`` only while ``hard_deadline``
+    allows: a curve needs them all); then, while time lasts, the other sizes up to half the
+    nominal last level (past it a visit costs 0.1-0.3 s of warm-up); then ascending sweeps over
+    the sizes visited
+    fewer than ``min_rounds`` times that are cheap to visit and those whose estimate is
+    uncertain (``max_visits`` at most), with the remaining large sizes after the first such
+    sweep. On a machine so loaded that time is up early, the curve has fewer points, not a
+    later end.
+    """
+    count = len(sweep.sizes)
+    cheap = [size <= last_level_bytes // 2 for size in sweep.sizes]
+    forced = sorted(set(range(0, count, 4)) | {count - 1})
+    visits = [0] * count
+
+    def visit_all(indices: list[int], until: float) -> bool:
+        for index in indices:
+            if time.monotonic() >= until:
+                return False
+            sweep.visit(index, triangle=visits[index] < settings.triangle_rounds)
+            visits[index] += 1
+            if progress:
+                progress(time.monotonic())
+        return True
+
+    if not visit_all(forced, hard_deadline):
+        return
+    if not visit_all([i for i in range(count) if cheap[i] and not visits[i]], deadline):
+        return
+    for sweep_number in range(1 << 20):
+        errors = sweep.errors()
+        wanted = [i for i in range(count) if 0 < visits[i] < settings.max_visits and (
+            errors[i] > settings.target_error
+            or (visits[i] < settings.min_rounds and sweep.visit_seconds[i] <= EXPENSIVE_VISIT_S))]
+        if sweep_number == 0:
+            wanted += [i for i in range(count) if not visits[i]]
+        if not wanted or not visit_all(wanted, deadline):
+            return
+
+
+def stream_bandwidths(kernels: ctypes.CDLL, buffer: int, length: int,
+                      levels: tuple[CacheLevel, ...],
+                      settings: ProbeSettings) -> tuple[list[float | None], float | None]:
+    """Return the streaming bandwidth (bytes/ns) inside each level and from memory.
+
+    The working set of L1 is half of it; of a later level the geometric mean of the level
+    inside it (at its interval's high end) and its own interval's low end, so that the level
+    inside cannot hold it and this one can; memory's is the whole buffer.
+    """
+    sets: list[int] = []
+    for number, level in enumerate(levels):
+        if number == 0:
+            size = level.size_bytes // 2
+        else:
+            inner = levels[number - 1]
+            size = int(math.sqrt((inner.size_high_bytes or inner.size_bytes)
+                                 * (level.size_low_bytes or level.size_bytes)))
+        sets.append(max(size // 64 * 64, 4096))
+    sets.append(length // 64 * 64)
+    measured: list[float | None] = []
+    switches = ctypes.c_long()
+    for size in sets:
+        # One pass of memory is long enough to time; small sets are read many times over.
+        passes = max(1, int(settings.sample_ns * 8 // size))
+        times = [kernels.stream_time(buffer, size, passes, ctypes.byref(switches))
+                 for _ in range(settings.bandwidth_samples)]
+        best = low_quantile(times)
+        measured.append(round(size * passes / best, 2) if best > 0 else None)
+    return measured[:-1], measured[-1]
+
+
+def _available_memory() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return None
