@@ -1,0 +1,64 @@
+/* gemm: C := alpha * A B + beta * C, with A of ni x nk and B of nk x nj.
+ * tiler: expect tiled
+ */
+#include "harness.h"
+
+#ifdef LARGE
+#define NI 1000
+#define NJ 1100
+#define NK 1200
+#endif
+#ifndef NI
+#define NI 37
+#endif
+#ifndef NJ
+#define NJ 43
+#endif
+#ifndef NK
+#define NK 41
+#endif
+
+static void fill(int ni, int nj, int nk, real A[ni][nk], real B[nk][nj], real C[ni][nj])
+{
+  for (int i = 0; i < ni; i++)
+    for (int k = 0; k < nk; k++)
+      A[i][k] = (real) ((3 * i + 2 * k + 1) % 29) / 29 - 0.5;
+  for (int k = 0; k < nk; k++)
+    for (int j = 0; j < nj; j++)
+      B[k][j] = (real) ((5 * k + j + 4) % 31) / 31;
+  for (int i = 0; i < ni; i++)
+    for (int j = 0; j < nj; j++)
+      C[i][j] = (real) ((i + 7 * j) % 23) / 23;
+}
+
+static void kernel_gemm(int ni, int nj, int nk, real alpha, real beta,
+                        real A[ni][nk], real B[nk][nj], real C[ni][nj])
+{
+  int i, j, k;
+#pragma scop
+  for (i = 0; i < ni; i++) {
+    for (j = 0; j < nj; j++)
+      C[i][j] = beta * C[i][j];
+    for (k = 0; k < nk; k++)
+      for (j = 0; j < nj; j++)
+        C[i][j] = C[i][j] + alpha * A[i][k] * B[k][j];
+  }
+#pragma endscop
+}
+
+int main(void)
+{
+  int ni = NI, nj = NJ, nk = NK;
+  real (*A)[nk] = suite_alloc((size_t) ni * nk, sizeof(real));
+  real (*B)[nj] = suite_alloc((size_t) nk * nj, sizeof(real));
+  real (*C)[nj] = suite_alloc((size_t) ni * nj, sizeof(real));
+
+  fill(ni, nj, nk, A, B, C);
+  SUITE_TIME(kernel_gemm(ni, nj, nk, 1.25, 0.75, A, B, C));
+  suite_output_real("C", C, (size_t) ni * nj);
+  suite_finish();
+  free(A);
+  free(B);
+  free(C);
+  return 0;
+}
