@@ -5,10 +5,10 @@
 #include "harness.h"
 
 #ifdef LARGE
-#define NI 800
-#define NJ 900
-#define NK 1000
-#define NL 1100
+#define NI 1000
+#define NJ 1100
+#define NK 1200
+#define NL 1300
 #endif
 #ifndef NI
 #define NI 31

@@ -4,8 +4,8 @@
 #include "harness.h"
 
 #ifdef LARGE
-#define M 3800
-#define N 4200
+#define M 2000
+#define N 2400
 #endif
 #ifndef M
 #define M 47

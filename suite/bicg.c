@@ -5,8 +5,8 @@
 #include "harness.h"
 
 #ifdef LARGE
-#define N 4200
-#define M 3800
+#define N 2400
+#define M 2000
 #endif
 #ifndef N
 #define N 59

@@ -8,8 +8,8 @@
 #include "harness.h"
 
 #ifdef LARGE
-#define W 4000
-#define H 2200
+#define W 1800
+#define H 1400
 #endif
 #ifndef W
 #define W 47

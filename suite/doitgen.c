@@ -5,9 +5,9 @@
 #include "harness.h"
 
 #ifdef LARGE
-#define NR 150
-#define NQ 140
-#define NP 160
+#define NR 180
+#define NQ 160
+#define NP 200
 #endif
 #ifndef NR
 #define NR 11

@@ -6,7 +6,7 @@
 #include "harness.h"
 
 #ifdef LARGE
-#define N 12000
+#define N 24000
 #endif
 #ifndef N
 #define N 97

@@ -4,9 +4,9 @@
 #include "harness.h"
 
 #ifdef LARGE
-#define NI 1000
-#define NJ 1100
-#define NK 1200
+#define NI 1200
+#define NJ 1300
+#define NK 1400
 #endif
 #ifndef NI
 #define NI 37

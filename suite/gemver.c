@@ -5,7 +5,7 @@
 #include "harness.h"
 
 #ifdef LARGE
-#define N 4000
+#define N 2400
 #endif
 #ifndef N
 #define N 57

@@ -4,7 +4,7 @@
 #include "harness.h"
 
 #ifdef LARGE
-#define N 3000
+#define N 1800
 #endif
 #ifndef N
 #define N 67

@@ -6,8 +6,8 @@
 #include "harness.h"
 
 #ifdef LARGE
-#define M 1200
-#define N 1000
+#define M 1100
+#define N 900
 #endif
 #ifndef M
 #define M 47

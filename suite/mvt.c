@@ -4,7 +4,7 @@
 #include "harness.h"
 
 #ifdef LARGE
-#define N 4500
+#define N 2400
 #endif
 #ifndef N
 #define N 61

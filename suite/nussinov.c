@@ -8,7 +8,7 @@
 #include "harness.h"
 
 #ifdef LARGE
-#define N 2500
+#define N 1300
 #endif
 #ifndef N
 #define N 67

@@ -6,7 +6,7 @@
 #include "harness.h"
 
 #ifdef LARGE
-#define TSTEPS 60
+#define TSTEPS 40
 #define N 1600
 #endif
 #ifndef TSTEPS

@@ -6,8 +6,8 @@
 #include "harness.h"
 
 #ifdef LARGE
-#define M 1000
-#define N 1200
+#define M 1200
+#define N 1400
 #endif
 #ifndef M
 #define M 43
