@@ -23,8 +23,8 @@
 #define NL 29
 #endif
 
-static void fill(int ni, int nj, int nk, int nl, real A[ni][nk], real B[nk][nj],
-                 real C[nj][nl], real D[ni][nl])
+static void fill(int ni, int nj, int nk, int nl, real A[NI][NK], real B[NK][NJ],
+                 real C[NJ][NL], real D[NI][NL])
 {
   for (int i = 0; i < ni; i++)
     for (int k = 0; k < nk; k++)
@@ -41,8 +41,8 @@ static void fill(int ni, int nj, int nk, int nl, real A[ni][nk], real B[nk][nj],
 }
 
 static void kernel_2mm(int ni, int nj, int nk, int nl, real alpha, real beta,
-                       real T[ni][nj], real A[ni][nk], real B[nk][nj], real C[nj][nl],
-                       real D[ni][nl])
+                       real T[NI][NJ], real A[NI][NK], real B[NK][NJ], real C[NJ][NL],
+                       real D[NI][NL])
 {
   int i, j, k, l;
 #pragma scop
@@ -64,16 +64,16 @@ static void kernel_2mm(int ni, int nj, int nk, int nl, real alpha, real beta,
 int main(void)
 {
   int ni = NI, nj = NJ, nk = NK, nl = NL;
-  real (*T)[nj] = suite_alloc((size_t) ni * nj, sizeof(real));
-  real (*A)[nk] = suite_alloc((size_t) ni * nk, sizeof(real));
-  real (*B)[nj] = suite_alloc((size_t) nk * nj, sizeof(real));
-  real (*C)[nl] = suite_alloc((size_t) nj * nl, sizeof(real));
-  real (*D)[nl] = suite_alloc((size_t) ni * nl, sizeof(real));
+  real (*T)[NJ] = suite_alloc((size_t) NI * NJ, sizeof(real));
+  real (*A)[NK] = suite_alloc((size_t) NI * NK, sizeof(real));
+  real (*B)[NJ] = suite_alloc((size_t) NK * NJ, sizeof(real));
+  real (*C)[NL] = suite_alloc((size_t) NJ * NL, sizeof(real));
+  real (*D)[NL] = suite_alloc((size_t) NI * NL, sizeof(real));
 
   fill(ni, nj, nk, nl, A, B, C, D);
   SUITE_TIME(kernel_2mm(ni, nj, nk, nl, 1.5, 0.5, T, A, B, C, D));
-  suite_output_real("T", T, (size_t) ni * nj);
-  suite_output_real("D", D, (size_t) ni * nl);
+  suite_output_real("T", T, (size_t) NI * NJ);
+  suite_output_real("D", D, (size_t) NI * NL);
   suite_finish();
   free(T);
   free(A);

@@ -27,8 +27,8 @@
 #define NM 19
 #endif
 
-static void fill(int ni, int nj, int nk, int nl, int nm, real A[ni][nk], real B[nk][nj],
-                 real C[nj][nm], real D[nm][nl])
+static void fill(int ni, int nj, int nk, int nl, int nm, real A[NI][NK], real B[NK][NJ],
+                 real C[NJ][NM], real D[NM][NL])
 {
   for (int i = 0; i < ni; i++)
     for (int k = 0; k < nk; k++)
@@ -44,9 +44,9 @@ static void fill(int ni, int nj, int nk, int nl, int nm, real A[ni][nk], real B[
       D[m][l] = (real) ((m + 4 * l + 3) % 17) / 17;
 }
 
-static void kernel_3mm(int ni, int nj, int nk, int nl, int nm, real E[ni][nj],
-                       real A[ni][nk], real B[nk][nj], real F[nj][nl], real C[nj][nm],
-                       real D[nm][nl], real G[ni][nl])
+static void kernel_3mm(int ni, int nj, int nk, int nl, int nm, real E[NI][NJ],
+                       real A[NI][NK], real B[NK][NJ], real F[NJ][NL], real C[NJ][NM],
+                       real D[NM][NL], real G[NI][NL])
 {
   int i, j, k, l, m;
 #pragma scop
@@ -74,19 +74,19 @@ static void kernel_3mm(int ni, int nj, int nk, int nl, int nm, real E[ni][nj],
 int main(void)
 {
   int ni = NI, nj = NJ, nk = NK, nl = NL, nm = NM;
-  real (*A)[nk] = suite_alloc((size_t) ni * nk, sizeof(real));
-  real (*B)[nj] = suite_alloc((size_t) nk * nj, sizeof(real));
-  real (*C)[nm] = suite_alloc((size_t) nj * nm, sizeof(real));
-  real (*D)[nl] = suite_alloc((size_t) nm * nl, sizeof(real));
-  real (*E)[nj] = suite_alloc((size_t) ni * nj, sizeof(real));
-  real (*F)[nl] = suite_alloc((size_t) nj * nl, sizeof(real));
-  real (*G)[nl] = suite_alloc((size_t) ni * nl, sizeof(real));
+  real (*A)[NK] = suite_alloc((size_t) NI * NK, sizeof(real));
+  real (*B)[NJ] = suite_alloc((size_t) NK * NJ, sizeof(real));
+  real (*C)[NM] = suite_alloc((size_t) NJ * NM, sizeof(real));
+  real (*D)[NL] = suite_alloc((size_t) NM * NL, sizeof(real));
+  real (*E)[NJ] = suite_alloc((size_t) NI * NJ, sizeof(real));
+  real (*F)[NL] = suite_alloc((size_t) NJ * NL, sizeof(real));
+  real (*G)[NL] = suite_alloc((size_t) NI * NL, sizeof(real));
 
   fill(ni, nj, nk, nl, nm, A, B, C, D);
   SUITE_TIME(kernel_3mm(ni, nj, nk, nl, nm, E, A, B, F, C, D, G));
-  suite_output_real("E", E, (size_t) ni * nj);
-  suite_output_real("F", F, (size_t) nj * nl);
-  suite_output_real("G", G, (size_t) ni * nl);
+  suite_output_real("E", E, (size_t) NI * NJ);
+  suite_output_real("F", F, (size_t) NJ * NL);
+  suite_output_real("G", G, (size_t) NI * NL);
   suite_finish();
   free(A);
   free(B);

@@ -19,7 +19,7 @@
 #define N 29
 #endif
 
-static void fill(int n, real u[n][n])
+static void fill(int n, real u[N][N])
 {
   for (int i = 0; i < n; i++)
     for (int j = 0; j < n; j++)
@@ -27,8 +27,8 @@ static void fill(int n, real u[n][n])
                     ? 1.0 : (real) ((i * 9 + j * 4 + 3) % 37) / 37;
 }
 
-static void kernel_adi(int tsteps, int n, real r, real u[n][n], real v[n][n], real p[n][n],
-                       real q[n][n])
+static void kernel_adi(int tsteps, int n, real r, real u[N][N], real v[N][N], real p[N][N],
+                       real q[N][N])
 {
   int t, i, j;
   real centre = 1.0 + 2.0 * r, explicit_centre = 1.0 - 2.0 * r;
@@ -67,15 +67,15 @@ static void kernel_adi(int tsteps, int n, real r, real u[n][n], real v[n][n], re
 int main(void)
 {
   int tsteps = TSTEPS, n = N;
-  real (*u)[n] = suite_alloc((size_t) n * n, sizeof(real));
-  real (*v)[n] = suite_alloc((size_t) n * n, sizeof(real));
-  real (*p)[n] = suite_alloc((size_t) n * n, sizeof(real));
-  real (*q)[n] = suite_alloc((size_t) n * n, sizeof(real));
+  real (*u)[N] = suite_alloc((size_t) N * N, sizeof(real));
+  real (*v)[N] = suite_alloc((size_t) N * N, sizeof(real));
+  real (*p)[N] = suite_alloc((size_t) N * N, sizeof(real));
+  real (*q)[N] = suite_alloc((size_t) N * N, sizeof(real));
 
   fill(n, u);
   SUITE_TIME(kernel_adi(tsteps, n, 0.4, u, v, p, q));
-  suite_output_real("u", u, (size_t) n * n);
-  suite_output_real("v", v, (size_t) n * n);
+  suite_output_real("u", u, (size_t) N * N);
+  suite_output_real("v", v, (size_t) N * N);
   suite_finish();
   free(u);
   free(v);

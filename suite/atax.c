@@ -14,7 +14,7 @@
 #define N 53
 #endif
 
-static void fill(int m, int n, real A[m][n], real x[n])
+static void fill(int m, int n, real A[M][N], real x[N])
 {
   for (int j = 0; j < n; j++)
     x[j] = 1.0 + (real) (j % 9) / 9;
@@ -23,7 +23,7 @@ static void fill(int m, int n, real A[m][n], real x[n])
       A[i][j] = (real) ((i * 5 + j * 11 + 1) % 37) / (5 * m);
 }
 
-static void kernel_atax(int m, int n, real A[m][n], real x[n], real y[n], real t[m])
+static void kernel_atax(int m, int n, real A[M][N], real x[N], real y[N], real t[M])
 {
   int i, j;
 #pragma scop
@@ -42,15 +42,15 @@ static void kernel_atax(int m, int n, real A[m][n], real x[n], real y[n], real t
 int main(void)
 {
   int m = M, n = N;
-  real (*A)[n] = suite_alloc((size_t) m * n, sizeof(real));
-  real *x = suite_alloc((size_t) n, sizeof(real));
-  real *y = suite_alloc((size_t) n, sizeof(real));
-  real *t = suite_alloc((size_t) m, sizeof(real));
+  real (*A)[N] = suite_alloc((size_t) M * N, sizeof(real));
+  real *x = suite_alloc((size_t) N, sizeof(real));
+  real *y = suite_alloc((size_t) N, sizeof(real));
+  real *t = suite_alloc((size_t) M, sizeof(real));
 
   fill(m, n, A, x);
   SUITE_TIME(kernel_atax(m, n, A, x, y, t));
-  suite_output_real("y", y, (size_t) n);
-  suite_output_real("t", t, (size_t) m);
+  suite_output_real("y", y, (size_t) N);
+  suite_output_real("t", t, (size_t) M);
   suite_finish();
   free(A);
   free(x);

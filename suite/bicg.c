@@ -15,7 +15,7 @@
 #define M 43
 #endif
 
-static void fill(int n, int m, real A[n][m], real r[n], real p[m])
+static void fill(int n, int m, real A[N][M], real r[N], real p[M])
 {
   for (int j = 0; j < m; j++)
     p[j] = (real) (j % 13) / 13 - 0.5;
@@ -26,8 +26,8 @@ static void fill(int n, int m, real A[n][m], real r[n], real p[m])
   }
 }
 
-static void kernel_bicg(int n, int m, real A[n][m], real s[m], real q[n], real p[m],
-                        real r[n])
+static void kernel_bicg(int n, int m, real A[N][M], real s[M], real q[N], real p[M],
+                        real r[N])
 {
   int i, j;
 #pragma scop
@@ -46,16 +46,16 @@ static void kernel_bicg(int n, int m, real A[n][m], real s[m], real q[n], real p
 int main(void)
 {
   int n = N, m = M;
-  real (*A)[m] = suite_alloc((size_t) n * m, sizeof(real));
-  real *s = suite_alloc((size_t) m, sizeof(real));
-  real *q = suite_alloc((size_t) n, sizeof(real));
-  real *p = suite_alloc((size_t) m, sizeof(real));
-  real *r = suite_alloc((size_t) n, sizeof(real));
+  real (*A)[M] = suite_alloc((size_t) N * M, sizeof(real));
+  real *s = suite_alloc((size_t) M, sizeof(real));
+  real *q = suite_alloc((size_t) N, sizeof(real));
+  real *p = suite_alloc((size_t) M, sizeof(real));
+  real *r = suite_alloc((size_t) N, sizeof(real));
 
   fill(n, m, A, r, p);
   SUITE_TIME(kernel_bicg(n, m, A, s, q, p, r));
-  suite_output_real("s", s, (size_t) m);
-  suite_output_real("q", q, (size_t) n);
+  suite_output_real("s", s, (size_t) M);
+  suite_output_real("q", q, (size_t) N);
   suite_finish();
   free(A);
   free(s);

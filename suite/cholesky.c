@@ -12,7 +12,7 @@
 #endif
 
 /* Symmetric, with a diagonal larger than the sum of the row: positive definite. */
-static void fill(int n, real A[n][n])
+static void fill(int n, real A[N][N])
 {
   for (int i = 0; i < n; i++)
     for (int j = 0; j <= i; j++) {
@@ -24,7 +24,7 @@ static void fill(int n, real A[n][n])
     A[i][i] = n + 1.0;
 }
 
-static void kernel_cholesky(int n, real A[n][n])
+static void kernel_cholesky(int n, real A[N][N])
 {
   int i, j, k;
 #pragma scop
@@ -44,11 +44,11 @@ static void kernel_cholesky(int n, real A[n][n])
 int main(void)
 {
   int n = N;
-  real (*A)[n] = suite_alloc((size_t) n * n, sizeof(real));
+  real (*A)[N] = suite_alloc((size_t) N * N, sizeof(real));
 
   fill(n, A);
   SUITE_TIME(kernel_cholesky(n, A));
-  suite_output_real("A", A, (size_t) n * n);
+  suite_output_real("A", A, (size_t) N * N);
   suite_finish();
   free(A);
   return 0;

@@ -17,15 +17,15 @@
 #define M 31
 #endif
 
-static void fill(int n, int m, real data[n][m])
+static void fill(int n, int m, real data[N][M])
 {
   for (int k = 0; k < n; k++)
     for (int j = 0; j < m; j++)
       data[k][j] = (j % 7 == 3) ? 2.5 : (real) ((k * j + 5 * k + j) % 37) / 37;
 }
 
-static void kernel_correlation(int n, int m, real count, real tiny, real data[n][m],
-                               real corr[m][m], real mean[m], real deviation[m])
+static void kernel_correlation(int n, int m, real count, real tiny, real data[N][M],
+                               real corr[M][M], real mean[M], real deviation[M])
 {
   int i, j, k;
 #pragma scop
@@ -60,16 +60,16 @@ static void kernel_correlation(int n, int m, real count, real tiny, real data[n]
 int main(void)
 {
   int n = N, m = M;
-  real (*data)[m] = suite_alloc((size_t) n * m, sizeof(real));
-  real (*corr)[m] = suite_alloc((size_t) m * m, sizeof(real));
-  real *mean = suite_alloc((size_t) m, sizeof(real));
-  real *deviation = suite_alloc((size_t) m, sizeof(real));
+  real (*data)[M] = suite_alloc((size_t) N * M, sizeof(real));
+  real (*corr)[M] = suite_alloc((size_t) M * M, sizeof(real));
+  real *mean = suite_alloc((size_t) M, sizeof(real));
+  real *deviation = suite_alloc((size_t) M, sizeof(real));
 
   fill(n, m, data);
   SUITE_TIME(kernel_correlation(n, m, (real) n, 1e-3, data, corr, mean, deviation));
-  suite_output_real("corr", corr, (size_t) m * m);
-  suite_output_real("mean", mean, (size_t) m);
-  suite_output_real("deviation", deviation, (size_t) m);
+  suite_output_real("corr", corr, (size_t) M * M);
+  suite_output_real("mean", mean, (size_t) M);
+  suite_output_real("deviation", deviation, (size_t) M);
   suite_finish();
   free(data);
   free(corr);

@@ -16,15 +16,15 @@
 #define M 37
 #endif
 
-static void fill(int n, int m, real data[n][m])
+static void fill(int n, int m, real data[N][M])
 {
   for (int k = 0; k < n; k++)
     for (int j = 0; j < m; j++)
       data[k][j] = (real) ((k * 11 + j * 3 + 1) % 41) / 41 + 0.01 * j;
 }
 
-static void kernel_covariance(int n, int m, real scale, real data[n][m], real cov[m][m],
-                              real mean[m])
+static void kernel_covariance(int n, int m, real scale, real data[N][M], real cov[M][M],
+                              real mean[M])
 {
   int i, j, k;
 #pragma scop
@@ -51,14 +51,14 @@ static void kernel_covariance(int n, int m, real scale, real data[n][m], real co
 int main(void)
 {
   int n = N, m = M;
-  real (*data)[m] = suite_alloc((size_t) n * m, sizeof(real));
-  real (*cov)[m] = suite_alloc((size_t) m * m, sizeof(real));
-  real *mean = suite_alloc((size_t) m, sizeof(real));
+  real (*data)[M] = suite_alloc((size_t) N * M, sizeof(real));
+  real (*cov)[M] = suite_alloc((size_t) M * M, sizeof(real));
+  real *mean = suite_alloc((size_t) M, sizeof(real));
 
   fill(n, m, data);
   SUITE_TIME(kernel_covariance(n, m, (real) n, data, cov, mean));
-  suite_output_real("cov", cov, (size_t) m * m);
-  suite_output_real("mean", mean, (size_t) m);
+  suite_output_real("cov", cov, (size_t) M * M);
+  suite_output_real("mean", mean, (size_t) M);
   suite_finish();
   free(data);
   free(cov);

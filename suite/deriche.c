@@ -18,15 +18,15 @@
 #define H 39
 #endif
 
-static void fill(int w, int h, real image[w][h])
+static void fill(int w, int h, real image[W][H])
 {
   for (int i = 0; i < w; i++)
     for (int j = 0; j < h; j++)
       image[i][j] = (real) ((i * 37 + j * 91 + 13) % 256) / 255;
 }
 
-static void kernel_deriche(int w, int h, real alpha, real image[w][h], real out[w][h],
-                           real forward[w][h], real backward[w][h])
+static void kernel_deriche(int w, int h, real alpha, real image[W][H], real out[W][H],
+                           real forward[W][H], real backward[W][H])
 {
   int i, j;
   real decay = real_exp(-alpha), decay2 = real_exp(-2 * alpha);
@@ -95,14 +95,14 @@ static void kernel_deriche(int w, int h, real alpha, real image[w][h], real out[
 int main(void)
 {
   int w = W, h = H;
-  real (*image)[h] = suite_alloc((size_t) w * h, sizeof(real));
-  real (*out)[h] = suite_alloc((size_t) w * h, sizeof(real));
-  real (*forward)[h] = suite_alloc((size_t) w * h, sizeof(real));
-  real (*backward)[h] = suite_alloc((size_t) w * h, sizeof(real));
+  real (*image)[H] = suite_alloc((size_t) W * H, sizeof(real));
+  real (*out)[H] = suite_alloc((size_t) W * H, sizeof(real));
+  real (*forward)[H] = suite_alloc((size_t) W * H, sizeof(real));
+  real (*backward)[H] = suite_alloc((size_t) W * H, sizeof(real));
 
   fill(w, h, image);
   SUITE_TIME(kernel_deriche(w, h, 0.25, image, out, forward, backward));
-  suite_output_real("out", out, (size_t) w * h);
+  suite_output_real("out", out, (size_t) W * H);
   suite_finish();
   free(image);
   free(out);

@@ -19,7 +19,7 @@
 #define NP 17
 #endif
 
-static void fill(int nr, int nq, int np, real A[nr][nq][np], real W[np][np])
+static void fill(int nr, int nq, int np, real A[NR][NQ][NP], real W[NP][NP])
 {
   for (int r = 0; r < nr; r++)
     for (int q = 0; q < nq; q++)
@@ -30,8 +30,8 @@ static void fill(int nr, int nq, int np, real A[nr][nq][np], real W[np][np])
       W[s][p] = (real) ((s * 3 + p * p + 7) % 31) / (2 * np);
 }
 
-static void kernel_doitgen(int nr, int nq, int np, real A[nr][nq][np], real W[np][np],
-                           real row[np])
+static void kernel_doitgen(int nr, int nq, int np, real A[NR][NQ][NP], real W[NP][NP],
+                           real row[NP])
 {
   int r, q, p, s;
 #pragma scop
@@ -51,14 +51,14 @@ static void kernel_doitgen(int nr, int nq, int np, real A[nr][nq][np], real W[np
 int main(void)
 {
   int nr = NR, nq = NQ, np = NP;
-  real (*A)[nq][np] = suite_alloc((size_t) nr * nq * np, sizeof(real));
-  real (*W)[np] = suite_alloc((size_t) np * np, sizeof(real));
-  real *row = suite_alloc((size_t) np, sizeof(real));
+  real (*A)[NQ][NP] = suite_alloc((size_t) NR * NQ * NP, sizeof(real));
+  real (*W)[NP] = suite_alloc((size_t) NP * NP, sizeof(real));
+  real *row = suite_alloc((size_t) NP, sizeof(real));
 
   fill(nr, nq, np, A, W);
   SUITE_TIME(kernel_doitgen(nr, nq, np, A, W, row));
-  suite_output_real("A", A, (size_t) nr * nq * np);
-  suite_output_real("row", row, (size_t) np);
+  suite_output_real("A", A, (size_t) NR * NQ * NP);
+  suite_output_real("row", row, (size_t) NP);
   suite_finish();
   free(A);
   free(W);

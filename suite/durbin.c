@@ -13,13 +13,13 @@
 #endif
 
 /* Autocorrelations of a decaying process: |r[k]| small, so the recursion stays stable. */
-static void fill(int n, real r[n])
+static void fill(int n, real r[N])
 {
   for (int k = 0; k < n; k++)
     r[k] = 0.5 / ((k + 1.0) * (k + 2.0)) * ((k % 3 == 1) ? -1.0 : 1.0);
 }
 
-static void kernel_durbin(int n, real r[n], real y[n], real z[n])
+static void kernel_durbin(int n, real r[N], real y[N], real z[N])
 {
   int i, k;
   real alpha, beta, dot;
@@ -45,13 +45,13 @@ static void kernel_durbin(int n, real r[n], real y[n], real z[n])
 int main(void)
 {
   int n = N;
-  real *r = suite_alloc((size_t) n, sizeof(real));
-  real *y = suite_alloc((size_t) n, sizeof(real));
-  real *z = suite_alloc((size_t) n, sizeof(real));
+  real *r = suite_alloc((size_t) N, sizeof(real));
+  real *y = suite_alloc((size_t) N, sizeof(real));
+  real *z = suite_alloc((size_t) N, sizeof(real));
 
   fill(n, r);
   SUITE_TIME(kernel_durbin(n, r, y, z));
-  suite_output_real("y", y, (size_t) n);
+  suite_output_real("y", y, (size_t) N);
   suite_finish();
   free(r);
   free(y);

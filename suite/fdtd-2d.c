@@ -20,8 +20,8 @@
 #define NY 37
 #endif
 
-static void fill(int tmax, int nx, int ny, real ex[nx][ny], real ey[nx][ny], real hz[nx][ny],
-                 real source[tmax])
+static void fill(int tmax, int nx, int ny, real ex[NX][NY], real ey[NX][NY], real hz[NX][NY],
+                 real source[TMAX])
 {
   for (int t = 0; t < tmax; t++)
     source[t] = real_sin(0.3 * t);
@@ -33,8 +33,8 @@ static void fill(int tmax, int nx, int ny, real ex[nx][ny], real ey[nx][ny], rea
     }
 }
 
-static void kernel_fdtd_2d(int tmax, int nx, int ny, real ce, real ch, real ex[nx][ny],
-                           real ey[nx][ny], real hz[nx][ny], real source[tmax])
+static void kernel_fdtd_2d(int tmax, int nx, int ny, real ce, real ch, real ex[NX][NY],
+                           real ey[NX][NY], real hz[NX][NY], real source[TMAX])
 {
   int t, i, j;
 #pragma scop
@@ -57,16 +57,16 @@ static void kernel_fdtd_2d(int tmax, int nx, int ny, real ce, real ch, real ex[n
 int main(void)
 {
   int tmax = TMAX, nx = NX, ny = NY;
-  real (*ex)[ny] = suite_alloc((size_t) nx * ny, sizeof(real));
-  real (*ey)[ny] = suite_alloc((size_t) nx * ny, sizeof(real));
-  real (*hz)[ny] = suite_alloc((size_t) nx * ny, sizeof(real));
-  real *source = suite_alloc((size_t) tmax, sizeof(real));
+  real (*ex)[NY] = suite_alloc((size_t) NX * NY, sizeof(real));
+  real (*ey)[NY] = suite_alloc((size_t) NX * NY, sizeof(real));
+  real (*hz)[NY] = suite_alloc((size_t) NX * NY, sizeof(real));
+  real *source = suite_alloc((size_t) TMAX, sizeof(real));
 
   fill(tmax, nx, ny, ex, ey, hz, source);
   SUITE_TIME(kernel_fdtd_2d(tmax, nx, ny, 0.45, 0.65, ex, ey, hz, source));
-  suite_output_real("ex", ex, (size_t) nx * ny);
-  suite_output_real("ey", ey, (size_t) nx * ny);
-  suite_output_real("hz", hz, (size_t) nx * ny);
+  suite_output_real("ex", ex, (size_t) NX * NY);
+  suite_output_real("ey", ey, (size_t) NX * NY);
+  suite_output_real("hz", hz, (size_t) NX * NY);
   suite_finish();
   free(ex);
   free(ey);

@@ -15,7 +15,7 @@
 /* No edge: a length larger than any path, small enough that adding two cannot overflow. */
 #define NO_EDGE 100000000
 
-static void fill(int n, int dist[n][n])
+static void fill(int n, int dist[N][N])
 {
   for (int i = 0; i < n; i++)
     for (int j = 0; j < n; j++) {
@@ -24,7 +24,7 @@ static void fill(int n, int dist[n][n])
     }
 }
 
-static void kernel_floyd_warshall(int n, int dist[n][n])
+static void kernel_floyd_warshall(int n, int dist[N][N])
 {
   int i, j, k;
 #pragma scop
@@ -39,11 +39,11 @@ static void kernel_floyd_warshall(int n, int dist[n][n])
 int main(void)
 {
   int n = N;
-  int (*dist)[n] = suite_alloc((size_t) n * n, sizeof(int));
+  int (*dist)[N] = suite_alloc((size_t) N * N, sizeof(int));
 
   fill(n, dist);
   SUITE_TIME(kernel_floyd_warshall(n, dist));
-  suite_output_int("dist", dist, (size_t) n * n);
+  suite_output_int("dist", dist, (size_t) N * N);
   suite_finish();
   free(dist);
   return 0;

@@ -18,7 +18,7 @@
 #define NK 41
 #endif
 
-static void fill(int ni, int nj, int nk, real A[ni][nk], real B[nk][nj], real C[ni][nj])
+static void fill(int ni, int nj, int nk, real A[NI][NK], real B[NK][NJ], real C[NI][NJ])
 {
   for (int i = 0; i < ni; i++)
     for (int k = 0; k < nk; k++)
@@ -32,7 +32,7 @@ static void fill(int ni, int nj, int nk, real A[ni][nk], real B[nk][nj], real C[
 }
 
 static void kernel_gemm(int ni, int nj, int nk, real alpha, real beta,
-                        real A[ni][nk], real B[nk][nj], real C[ni][nj])
+                        real A[NI][NK], real B[NK][NJ], real C[NI][NJ])
 {
   int i, j, k;
 #pragma scop
@@ -49,13 +49,13 @@ static void kernel_gemm(int ni, int nj, int nk, real alpha, real beta,
 int main(void)
 {
   int ni = NI, nj = NJ, nk = NK;
-  real (*A)[nk] = suite_alloc((size_t) ni * nk, sizeof(real));
-  real (*B)[nj] = suite_alloc((size_t) nk * nj, sizeof(real));
-  real (*C)[nj] = suite_alloc((size_t) ni * nj, sizeof(real));
+  real (*A)[NK] = suite_alloc((size_t) NI * NK, sizeof(real));
+  real (*B)[NJ] = suite_alloc((size_t) NK * NJ, sizeof(real));
+  real (*C)[NJ] = suite_alloc((size_t) NI * NJ, sizeof(real));
 
   fill(ni, nj, nk, A, B, C);
   SUITE_TIME(kernel_gemm(ni, nj, nk, 1.25, 0.75, A, B, C));
-  suite_output_real("C", C, (size_t) ni * nj);
+  suite_output_real("C", C, (size_t) NI * NJ);
   suite_finish();
   free(A);
   free(B);

@@ -11,8 +11,8 @@
 #define N 57
 #endif
 
-static void fill(int n, real A[n][n], real u1[n], real v1[n], real u2[n], real v2[n],
-                 real x[n], real y[n], real z[n], real w[n])
+static void fill(int n, real A[N][N], real u1[N], real v1[N], real u2[N], real v2[N],
+                 real x[N], real y[N], real z[N], real w[N])
 {
   for (int i = 0; i < n; i++) {
     u1[i] = (real) (i % 7) / 7;
@@ -28,9 +28,9 @@ static void fill(int n, real A[n][n], real u1[n], real v1[n], real u2[n], real v
   }
 }
 
-static void kernel_gemver(int n, real alpha, real beta, real A[n][n], real u1[n],
-                          real v1[n], real u2[n], real v2[n], real x[n], real y[n],
-                          real z[n], real w[n])
+static void kernel_gemver(int n, real alpha, real beta, real A[N][N], real u1[N],
+                          real v1[N], real u2[N], real v2[N], real x[N], real y[N],
+                          real z[N], real w[N])
 {
   int i, j;
 #pragma scop
@@ -51,21 +51,21 @@ static void kernel_gemver(int n, real alpha, real beta, real A[n][n], real u1[n]
 int main(void)
 {
   int n = N;
-  real (*A)[n] = suite_alloc((size_t) n * n, sizeof(real));
-  real *u1 = suite_alloc((size_t) n, sizeof(real));
-  real *v1 = suite_alloc((size_t) n, sizeof(real));
-  real *u2 = suite_alloc((size_t) n, sizeof(real));
-  real *v2 = suite_alloc((size_t) n, sizeof(real));
-  real *x = suite_alloc((size_t) n, sizeof(real));
-  real *y = suite_alloc((size_t) n, sizeof(real));
-  real *z = suite_alloc((size_t) n, sizeof(real));
-  real *w = suite_alloc((size_t) n, sizeof(real));
+  real (*A)[N] = suite_alloc((size_t) N * N, sizeof(real));
+  real *u1 = suite_alloc((size_t) N, sizeof(real));
+  real *v1 = suite_alloc((size_t) N, sizeof(real));
+  real *u2 = suite_alloc((size_t) N, sizeof(real));
+  real *v2 = suite_alloc((size_t) N, sizeof(real));
+  real *x = suite_alloc((size_t) N, sizeof(real));
+  real *y = suite_alloc((size_t) N, sizeof(real));
+  real *z = suite_alloc((size_t) N, sizeof(real));
+  real *w = suite_alloc((size_t) N, sizeof(real));
 
   fill(n, A, u1, v1, u2, v2, x, y, z, w);
   SUITE_TIME(kernel_gemver(n, 1.25, 0.5, A, u1, v1, u2, v2, x, y, z, w));
-  suite_output_real("A", A, (size_t) n * n);
-  suite_output_real("x", x, (size_t) n);
-  suite_output_real("w", w, (size_t) n);
+  suite_output_real("A", A, (size_t) N * N);
+  suite_output_real("x", x, (size_t) N);
+  suite_output_real("w", w, (size_t) N);
   suite_finish();
   free(A);
   free(u1);

@@ -10,7 +10,7 @@
 #define N 67
 #endif
 
-static void fill(int n, real A[n][n], real B[n][n], real x[n])
+static void fill(int n, real A[N][N], real B[N][N], real x[N])
 {
   for (int i = 0; i < n; i++) {
     x[i] = (real) ((i * 3 + 1) % 19) / 19;
@@ -21,8 +21,8 @@ static void fill(int n, real A[n][n], real B[n][n], real x[n])
   }
 }
 
-static void kernel_gesummv(int n, real alpha, real beta, real A[n][n], real B[n][n],
-                           real t[n], real x[n], real y[n])
+static void kernel_gesummv(int n, real alpha, real beta, real A[N][N], real B[N][N],
+                           real t[N], real x[N], real y[N])
 {
   int i, j;
 #pragma scop
@@ -41,16 +41,16 @@ static void kernel_gesummv(int n, real alpha, real beta, real A[n][n], real B[n]
 int main(void)
 {
   int n = N;
-  real (*A)[n] = suite_alloc((size_t) n * n, sizeof(real));
-  real (*B)[n] = suite_alloc((size_t) n * n, sizeof(real));
-  real *t = suite_alloc((size_t) n, sizeof(real));
-  real *x = suite_alloc((size_t) n, sizeof(real));
-  real *y = suite_alloc((size_t) n, sizeof(real));
+  real (*A)[N] = suite_alloc((size_t) N * N, sizeof(real));
+  real (*B)[N] = suite_alloc((size_t) N * N, sizeof(real));
+  real *t = suite_alloc((size_t) N, sizeof(real));
+  real *x = suite_alloc((size_t) N, sizeof(real));
+  real *y = suite_alloc((size_t) N, sizeof(real));
 
   fill(n, A, B, x);
   SUITE_TIME(kernel_gesummv(n, 1.5, 1.25, A, B, t, x, y));
-  suite_output_real("y", y, (size_t) n);
-  suite_output_real("t", t, (size_t) n);
+  suite_output_real("y", y, (size_t) N);
+  suite_output_real("t", t, (size_t) N);
   suite_finish();
   free(A);
   free(B);

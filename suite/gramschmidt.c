@@ -17,14 +17,14 @@
 #endif
 
 /* A dominant diagonal keeps the columns far from dependent. */
-static void fill(int m, int n, real A[m][n])
+static void fill(int m, int n, real A[M][N])
 {
   for (int i = 0; i < m; i++)
     for (int j = 0; j < n; j++)
       A[i][j] = (real) ((i * 5 + j * 3 + 2) % 17) / 17 + (i == j ? 4.0 : 0.0);
 }
 
-static void kernel_gramschmidt(int m, int n, real A[m][n], real R[n][n], real Q[m][n])
+static void kernel_gramschmidt(int m, int n, real A[M][N], real R[N][N], real Q[M][N])
 {
   int i, j, k;
   real norm2;
@@ -50,15 +50,15 @@ static void kernel_gramschmidt(int m, int n, real A[m][n], real R[n][n], real Q[
 int main(void)
 {
   int m = M, n = N;
-  real (*A)[n] = suite_alloc((size_t) m * n, sizeof(real));
-  real (*R)[n] = suite_alloc((size_t) n * n, sizeof(real));
-  real (*Q)[n] = suite_alloc((size_t) m * n, sizeof(real));
+  real (*A)[N] = suite_alloc((size_t) M * N, sizeof(real));
+  real (*R)[N] = suite_alloc((size_t) N * N, sizeof(real));
+  real (*Q)[N] = suite_alloc((size_t) M * N, sizeof(real));
 
   fill(m, n, A);
   SUITE_TIME(kernel_gramschmidt(m, n, A, R, Q));
-  suite_output_real("A", A, (size_t) m * n);
-  suite_output_real("R", R, (size_t) n * n);
-  suite_output_real("Q", Q, (size_t) m * n);
+  suite_output_real("A", A, (size_t) M * N);
+  suite_output_real("R", R, (size_t) N * N);
+  suite_output_real("Q", Q, (size_t) M * N);
   suite_finish();
   free(A);
   free(R);

@@ -15,7 +15,7 @@
 #define N 17
 #endif
 
-static void fill(int n, real a[n][n][n], real b[n][n][n])
+static void fill(int n, real a[N][N][N], real b[N][N][N])
 {
   for (int i = 0; i < n; i++)
     for (int j = 0; j < n; j++)
@@ -25,7 +25,7 @@ static void fill(int n, real a[n][n][n], real b[n][n][n])
       }
 }
 
-static void kernel_heat_3d(int tsteps, int n, real a[n][n][n], real b[n][n][n])
+static void kernel_heat_3d(int tsteps, int n, real a[N][N][N], real b[N][N][N])
 {
   int t, i, j, k;
 #pragma scop
@@ -49,13 +49,13 @@ static void kernel_heat_3d(int tsteps, int n, real a[n][n][n], real b[n][n][n])
 int main(void)
 {
   int tsteps = TSTEPS, n = N;
-  real (*a)[n][n] = suite_alloc((size_t) n * n * n, sizeof(real));
-  real (*b)[n][n] = suite_alloc((size_t) n * n * n, sizeof(real));
+  real (*a)[N][N] = suite_alloc((size_t) N * N * N, sizeof(real));
+  real (*b)[N][N] = suite_alloc((size_t) N * N * N, sizeof(real));
 
   fill(n, a, b);
   SUITE_TIME(kernel_heat_3d(tsteps, n, a, b));
-  suite_output_real("a", a, (size_t) n * n * n);
-  suite_output_real("b", b, (size_t) n * n * n);
+  suite_output_real("a", a, (size_t) N * N * N);
+  suite_output_real("b", b, (size_t) N * N * N);
   suite_finish();
   free(a);
   free(b);

@@ -15,7 +15,7 @@
 #define N 97
 #endif
 
-static void fill(int n, real a[n], real b[n])
+static void fill(int n, real a[N], real b[N])
 {
   for (int i = 0; i < n; i++) {
     a[i] = (real) ((i * 17 + 3) % 29) / 29;
@@ -23,7 +23,7 @@ static void fill(int n, real a[n], real b[n])
   }
 }
 
-static void kernel_jacobi_1d(int tsteps, int n, real a[n], real b[n])
+static void kernel_jacobi_1d(int tsteps, int n, real a[N], real b[N])
 {
   int t, i;
 #pragma scop
@@ -39,13 +39,13 @@ static void kernel_jacobi_1d(int tsteps, int n, real a[n], real b[n])
 int main(void)
 {
   int tsteps = TSTEPS, n = N;
-  real *a = suite_alloc((size_t) n, sizeof(real));
-  real *b = suite_alloc((size_t) n, sizeof(real));
+  real *a = suite_alloc((size_t) N, sizeof(real));
+  real *b = suite_alloc((size_t) N, sizeof(real));
 
   fill(n, a, b);
   SUITE_TIME(kernel_jacobi_1d(tsteps, n, a, b));
-  suite_output_real("a", a, (size_t) n);
-  suite_output_real("b", b, (size_t) n);
+  suite_output_real("a", a, (size_t) N);
+  suite_output_real("b", b, (size_t) N);
   suite_finish();
   free(a);
   free(b);

@@ -15,7 +15,7 @@
 #define N 41
 #endif
 
-static void fill(int n, real a[n][n], real b[n][n])
+static void fill(int n, real a[N][N], real b[N][N])
 {
   for (int i = 0; i < n; i++)
     for (int j = 0; j < n; j++) {
@@ -24,7 +24,7 @@ static void fill(int n, real a[n][n], real b[n][n])
     }
 }
 
-static void kernel_jacobi_2d(int tsteps, int n, real a[n][n], real b[n][n])
+static void kernel_jacobi_2d(int tsteps, int n, real a[N][N], real b[N][N])
 {
   int t, i, j;
 #pragma scop
@@ -42,13 +42,13 @@ static void kernel_jacobi_2d(int tsteps, int n, real a[n][n], real b[n][n])
 int main(void)
 {
   int tsteps = TSTEPS, n = N;
-  real (*a)[n] = suite_alloc((size_t) n * n, sizeof(real));
-  real (*b)[n] = suite_alloc((size_t) n * n, sizeof(real));
+  real (*a)[N] = suite_alloc((size_t) N * N, sizeof(real));
+  real (*b)[N] = suite_alloc((size_t) N * N, sizeof(real));
 
   fill(n, a, b);
   SUITE_TIME(kernel_jacobi_2d(tsteps, n, a, b));
-  suite_output_real("a", a, (size_t) n * n);
-  suite_output_real("b", b, (size_t) n * n);
+  suite_output_real("a", a, (size_t) N * N);
+  suite_output_real("b", b, (size_t) N * N);
   suite_finish();
   free(a);
   free(b);

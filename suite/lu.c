@@ -13,14 +13,14 @@
 #endif
 
 /* Diagonally dominant, so no pivot is small. */
-static void fill(int n, real A[n][n])
+static void fill(int n, real A[N][N])
 {
   for (int i = 0; i < n; i++)
     for (int j = 0; j < n; j++)
       A[i][j] = (real) ((i * 7 + j * 2 + 3) % 11) / 11 + (i == j ? n : 0);
 }
 
-static void kernel_lu(int n, real A[n][n])
+static void kernel_lu(int n, real A[N][N])
 {
   int i, j, k;
 #pragma scop
@@ -40,11 +40,11 @@ static void kernel_lu(int n, real A[n][n])
 int main(void)
 {
   int n = N;
-  real (*A)[n] = suite_alloc((size_t) n * n, sizeof(real));
+  real (*A)[N] = suite_alloc((size_t) N * N, sizeof(real));
 
   fill(n, A);
   SUITE_TIME(kernel_lu(n, A));
-  suite_output_real("A", A, (size_t) n * n);
+  suite_output_real("A", A, (size_t) N * N);
   suite_finish();
   free(A);
   return 0;

@@ -13,7 +13,7 @@
 #endif
 
 /* Diagonally dominant, so no pivot is small. */
-static void fill(int n, real A[n][n], real b[n])
+static void fill(int n, real A[N][N], real b[N])
 {
   for (int i = 0; i < n; i++) {
     b[i] = (real) ((i * 3 + 2) % 7) / 7 + 1.0;
@@ -22,7 +22,7 @@ static void fill(int n, real A[n][n], real b[n])
   }
 }
 
-static void kernel_ludcmp(int n, real A[n][n], real b[n], real x[n], real y[n])
+static void kernel_ludcmp(int n, real A[N][N], real b[N], real x[N], real y[N])
 {
   int i, j, k;
   real acc;
@@ -59,16 +59,16 @@ static void kernel_ludcmp(int n, real A[n][n], real b[n], real x[n], real y[n])
 int main(void)
 {
   int n = N;
-  real (*A)[n] = suite_alloc((size_t) n * n, sizeof(real));
-  real *b = suite_alloc((size_t) n, sizeof(real));
-  real *x = suite_alloc((size_t) n, sizeof(real));
-  real *y = suite_alloc((size_t) n, sizeof(real));
+  real (*A)[N] = suite_alloc((size_t) N * N, sizeof(real));
+  real *b = suite_alloc((size_t) N, sizeof(real));
+  real *x = suite_alloc((size_t) N, sizeof(real));
+  real *y = suite_alloc((size_t) N, sizeof(real));
 
   fill(n, A, b);
   SUITE_TIME(kernel_ludcmp(n, A, b, x, y));
-  suite_output_real("A", A, (size_t) n * n);
-  suite_output_real("x", x, (size_t) n);
-  suite_output_real("y", y, (size_t) n);
+  suite_output_real("A", A, (size_t) N * N);
+  suite_output_real("x", x, (size_t) N);
+  suite_output_real("y", y, (size_t) N);
   suite_finish();
   free(A);
   free(b);

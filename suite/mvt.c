@@ -10,7 +10,7 @@
 #define N 61
 #endif
 
-static void fill(int n, real A[n][n], real x1[n], real x2[n], real y1[n], real y2[n])
+static void fill(int n, real A[N][N], real x1[N], real x2[N], real y1[N], real y2[N])
 {
   for (int i = 0; i < n; i++) {
     x1[i] = (real) (i % 5) / 5;
@@ -22,7 +22,7 @@ static void fill(int n, real A[n][n], real x1[n], real x2[n], real y1[n], real y
   }
 }
 
-static void kernel_mvt(int n, real A[n][n], real x1[n], real x2[n], real y1[n], real y2[n])
+static void kernel_mvt(int n, real A[N][N], real x1[N], real x2[N], real y1[N], real y2[N])
 {
   int i, j;
 #pragma scop
@@ -38,16 +38,16 @@ static void kernel_mvt(int n, real A[n][n], real x1[n], real x2[n], real y1[n], 
 int main(void)
 {
   int n = N;
-  real (*A)[n] = suite_alloc((size_t) n * n, sizeof(real));
-  real *x1 = suite_alloc((size_t) n, sizeof(real));
-  real *x2 = suite_alloc((size_t) n, sizeof(real));
-  real *y1 = suite_alloc((size_t) n, sizeof(real));
-  real *y2 = suite_alloc((size_t) n, sizeof(real));
+  real (*A)[N] = suite_alloc((size_t) N * N, sizeof(real));
+  real *x1 = suite_alloc((size_t) N, sizeof(real));
+  real *x2 = suite_alloc((size_t) N, sizeof(real));
+  real *y1 = suite_alloc((size_t) N, sizeof(real));
+  real *y2 = suite_alloc((size_t) N, sizeof(real));
 
   fill(n, A, x1, x2, y1, y2);
   SUITE_TIME(kernel_mvt(n, A, x1, x2, y1, y2));
-  suite_output_real("x1", x1, (size_t) n);
-  suite_output_real("x2", x2, (size_t) n);
+  suite_output_real("x1", x1, (size_t) N);
+  suite_output_real("x2", x2, (size_t) N);
   suite_finish();
   free(A);
   free(x1);

@@ -17,7 +17,7 @@
 #define larger(a, b) ((a) > (b) ? (a) : (b))
 #define pairs(a, b) ((a) + (b) == 3 ? 1 : 0)
 
-static void fill(int n, int base[n], int best[n][n])
+static void fill(int n, int base[N], int best[N][N])
 {
   for (int i = 0; i < n; i++) {
     base[i] = (i * 7 + i / 3 + 1) % 4;
@@ -26,7 +26,7 @@ static void fill(int n, int base[n], int best[n][n])
   }
 }
 
-static void kernel_nussinov(int n, int base[n], int best[n][n])
+static void kernel_nussinov(int n, int base[N], int best[N][N])
 {
   int i, j, k;
 #pragma scop
@@ -44,12 +44,12 @@ static void kernel_nussinov(int n, int base[n], int best[n][n])
 int main(void)
 {
   int n = N;
-  int *base = suite_alloc((size_t) n, sizeof(int));
-  int (*best)[n] = suite_alloc((size_t) n * n, sizeof(int));
+  int *base = suite_alloc((size_t) N, sizeof(int));
+  int (*best)[N] = suite_alloc((size_t) N * N, sizeof(int));
 
   fill(n, base, best);
   SUITE_TIME(kernel_nussinov(n, base, best));
-  suite_output_int("best", best, (size_t) n * n);
+  suite_output_int("best", best, (size_t) N * N);
   suite_finish();
   free(base);
   free(best);

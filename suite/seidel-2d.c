@@ -16,14 +16,14 @@
 #define N 37
 #endif
 
-static void fill(int n, real g[n][n])
+static void fill(int n, real g[N][N])
 {
   for (int i = 0; i < n; i++)
     for (int j = 0; j < n; j++)
       g[i][j] = (real) ((i * i + j * 5 + 7) % 43) / 43;
 }
 
-static void kernel_seidel_2d(int tsteps, int n, real g[n][n])
+static void kernel_seidel_2d(int tsteps, int n, real g[N][N])
 {
   int t, i, j;
 #pragma scop
@@ -39,11 +39,11 @@ static void kernel_seidel_2d(int tsteps, int n, real g[n][n])
 int main(void)
 {
   int tsteps = TSTEPS, n = N;
-  real (*g)[n] = suite_alloc((size_t) n * n, sizeof(real));
+  real (*g)[N] = suite_alloc((size_t) N * N, sizeof(real));
 
   fill(n, g);
   SUITE_TIME(kernel_seidel_2d(tsteps, n, g));
-  suite_output_real("g", g, (size_t) n * n);
+  suite_output_real("g", g, (size_t) N * N);
   suite_finish();
   free(g);
   return 0;

@@ -16,7 +16,7 @@
 #define N 47
 #endif
 
-static void fill(int m, int n, real A[m][m], real B[m][n], real C[m][n])
+static void fill(int m, int n, real A[M][M], real B[M][N], real C[M][N])
 {
   for (int i = 0; i < m; i++) {
     for (int k = 0; k <= i; k++)
@@ -30,8 +30,8 @@ static void fill(int m, int n, real A[m][m], real B[m][n], real C[m][n])
   }
 }
 
-static void kernel_symm(int m, int n, real alpha, real beta, real A[m][m], real B[m][n],
-                        real C[m][n])
+static void kernel_symm(int m, int n, real alpha, real beta, real A[M][M], real B[M][N],
+                        real C[M][N])
 {
   int i, j, k;
 #pragma scop
@@ -52,13 +52,13 @@ static void kernel_symm(int m, int n, real alpha, real beta, real A[m][m], real 
 int main(void)
 {
   int m = M, n = N;
-  real (*A)[m] = suite_alloc((size_t) m * m, sizeof(real));
-  real (*B)[n] = suite_alloc((size_t) m * n, sizeof(real));
-  real (*C)[n] = suite_alloc((size_t) m * n, sizeof(real));
+  real (*A)[M] = suite_alloc((size_t) M * M, sizeof(real));
+  real (*B)[N] = suite_alloc((size_t) M * N, sizeof(real));
+  real (*C)[N] = suite_alloc((size_t) M * N, sizeof(real));
 
   fill(m, n, A, B, C);
   SUITE_TIME(kernel_symm(m, n, 1.5, 0.75, A, B, C));
-  suite_output_real("C", C, (size_t) m * n);
+  suite_output_real("C", C, (size_t) M * N);
   suite_finish();
   free(A);
   free(B);

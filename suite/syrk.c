@@ -14,7 +14,7 @@
 #define M 31
 #endif
 
-static void fill(int n, int m, real A[n][m], real C[n][n])
+static void fill(int n, int m, real A[N][M], real C[N][N])
 {
   for (int i = 0; i < n; i++) {
     for (int k = 0; k < m; k++)
@@ -24,7 +24,7 @@ static void fill(int n, int m, real A[n][m], real C[n][n])
   }
 }
 
-static void kernel_syrk(int n, int m, real alpha, real beta, real A[n][m], real C[n][n])
+static void kernel_syrk(int n, int m, real alpha, real beta, real A[N][M], real C[N][N])
 {
   int i, j, k;
 #pragma scop
@@ -41,12 +41,12 @@ static void kernel_syrk(int n, int m, real alpha, real beta, real A[n][m], real 
 int main(void)
 {
   int n = N, m = M;
-  real (*A)[m] = suite_alloc((size_t) n * m, sizeof(real));
-  real (*C)[n] = suite_alloc((size_t) n * n, sizeof(real));
+  real (*A)[M] = suite_alloc((size_t) N * M, sizeof(real));
+  real (*C)[N] = suite_alloc((size_t) N * N, sizeof(real));
 
   fill(n, m, A, C);
   SUITE_TIME(kernel_syrk(n, m, 1.5, 0.5, A, C));
-  suite_output_real("C", C, (size_t) n * n);
+  suite_output_real("C", C, (size_t) N * N);
   suite_finish();
   free(A);
   free(C);

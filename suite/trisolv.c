@@ -10,7 +10,7 @@
 #define N 71
 #endif
 
-static void fill(int n, real L[n][n], real b[n])
+static void fill(int n, real L[N][N], real b[N])
 {
   for (int i = 0; i < n; i++) {
     b[i] = (real) (i % 9) / 9 - 0.25;
@@ -20,7 +20,7 @@ static void fill(int n, real L[n][n], real b[n])
   }
 }
 
-static void kernel_trisolv(int n, real L[n][n], real x[n], real b[n])
+static void kernel_trisolv(int n, real L[N][N], real x[N], real b[N])
 {
   int i, j;
 #pragma scop
@@ -36,13 +36,13 @@ static void kernel_trisolv(int n, real L[n][n], real x[n], real b[n])
 int main(void)
 {
   int n = N;
-  real (*L)[n] = suite_alloc((size_t) n * n, sizeof(real));
-  real *x = suite_alloc((size_t) n, sizeof(real));
-  real *b = suite_alloc((size_t) n, sizeof(real));
+  real (*L)[N] = suite_alloc((size_t) N * N, sizeof(real));
+  real *x = suite_alloc((size_t) N, sizeof(real));
+  real *b = suite_alloc((size_t) N, sizeof(real));
 
   fill(n, L, b);
   SUITE_TIME(kernel_trisolv(n, L, x, b));
-  suite_output_real("x", x, (size_t) n);
+  suite_output_real("x", x, (size_t) N);
   suite_finish();
   free(L);
   free(x);

@@ -16,7 +16,7 @@
 #define N 37
 #endif
 
-static void fill(int m, int n, real A[m][m], real B[m][n])
+static void fill(int m, int n, real A[M][M], real B[M][N])
 {
   for (int i = 0; i < m; i++) {
     for (int k = 0; k < m; k++)
@@ -26,7 +26,7 @@ static void fill(int m, int n, real A[m][m], real B[m][n])
   }
 }
 
-static void kernel_trmm(int m, int n, real alpha, real A[m][m], real B[m][n])
+static void kernel_trmm(int m, int n, real alpha, real A[M][M], real B[M][N])
 {
   int i, j, k;
 #pragma scop
@@ -43,12 +43,12 @@ static void kernel_trmm(int m, int n, real alpha, real A[m][m], real B[m][n])
 int main(void)
 {
   int m = M, n = N;
-  real (*A)[m] = suite_alloc((size_t) m * m, sizeof(real));
-  real (*B)[n] = suite_alloc((size_t) m * n, sizeof(real));
+  real (*A)[M] = suite_alloc((size_t) M * M, sizeof(real));
+  real (*B)[N] = suite_alloc((size_t) M * N, sizeof(real));
 
   fill(m, n, A, B);
   SUITE_TIME(kernel_trmm(m, n, 1.25, A, B));
-  suite_output_real("B", B, (size_t) m * n);
+  suite_output_real("B", B, (size_t) M * N);
   suite_finish();
   free(A);
   free(B);
