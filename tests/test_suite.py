@@ -95,51 +95,47 @@ def expectation(kernel: str) -> str:
     return found[0]
 
 
-def _build_and_run(kernel: str, variant: str, precision: str, workdir: str) -> Outcome:
-    """Return the outcome of tiling (unless ``variant`` is 'original'), building and running
-    one kernel; runs in a worker process."""
+def _build_and_run(kernel: str, variant: str, workdir: str) -> list[Outcome]:
+    """Return the outcomes of tiling one kernel (unless ``variant`` is 'original') and of
+    building and running the result in each precision it is tested in; runs in a worker
+    process."""
     source_path = SUITE_DIR / f"{kernel}.c"
     text = source_path.read_text()
-    outcome = Outcome(kernel, variant, precision)
+    precisions = ("double", "float") if variant in ("original", *FLOAT_VARIANTS) else ("double",)
+    tiled, bands = False, ""
     if variant != "original":
         try:
             result = tile_source(text, str(source_path), VARIANTS[variant])
         except TilerError as error:
-            return Outcome(kernel, variant, precision, error=f"the pass failed: {error}")
+            return [Outcome(kernel, variant, precision, error=f"the pass failed: {error}")
+                    for precision in precisions]
         text = result.text
-        outcome = Outcome(kernel, variant, precision,
-                          tiled=any(region.tiled for region in result.regions),
-                          bands="; ".join(region.note for region in result.regions))
-    flags = (*BUILD_FLAGS, *((FLOAT_DEFINE,) if precision == "float" else ()))
-    directory = Path(workdir) / f"{kernel}-{variant}-{precision}"
-    try:
-        build = compile_c(text, directory, find_compiler(), flags, name=kernel.replace("-", "_"))
-        run = run_binary(build.binary, timeout=RUN_TIMEOUT_S)
-    except (CompileError, RunError) as error:
-        return Outcome(kernel, variant, precision, outcome.tiled, outcome.bands,
-                       error=str(error))
-    shutil.rmtree(directory, ignore_errors=True)
-    return Outcome(kernel, variant, precision, outcome.tiled, outcome.bands, run.stdout)
-
-
-def _jobs() -> list[tuple[str, str, str]]:
-    jobs = []
-    for kernel in KERNELS:
-        for variant in ("original", *VARIANTS):
-            jobs.append((kernel, variant, "double"))
-        for variant in ("original", *FLOAT_VARIANTS):
-            jobs.append((kernel, variant, "float"))
-    return jobs
+        tiled = any(region.tiled for region in result.regions)
+        bands = "; ".join(region.note for region in result.regions)
+    outcomes = []
+    for precision in precisions:
+        flags = (*BUILD_FLAGS, *((FLOAT_DEFINE,) if precision == "float" else ()))
+        directory = Path(workdir) / f"{kernel}-{variant}-{precision}"
+        try:
+            build = compile_c(text, directory, find_compiler(), flags,
+                              name=kernel.replace("-", "_"))
+            run = run_binary(build.binary, timeout=RUN_TIMEOUT_S)
+        except (CompileError, RunError) as error:
+            outcomes.append(Outcome(kernel, variant, precision, tiled, bands, error=str(error)))
+            continue
+        shutil.rmtree(directory, ignore_errors=True)
+        outcomes.append(Outcome(kernel, variant, precision, tiled, bands, run.stdout))
+    return outcomes
 
 
 @pytest.fixture(scope="module")
 def outcomes(cc) -> dict[tuple[str, str, str], Outcome]:
     """Every build of the suite, keyed by (kernel, variant, precision)."""
-    with tempfile.TemporaryDirectory(prefix="tiler-suite-") as workdir:
-        jobs = _jobs()
-        with ProcessPoolExecutor(max_workers=WORKERS) as pool:
-            done = pool.map(_build_and_run, *zip(*jobs), [workdir] * len(jobs))
-            return {(o.kernel, o.variant, o.precision): o for o in done}
+    jobs = [(kernel, variant) for kernel in KERNELS for variant in ("original", *VARIANTS)]
+    with tempfile.TemporaryDirectory(prefix="tiler-suite-") as workdir, \
+            ProcessPoolExecutor(max_workers=WORKERS) as pool:
+        done = pool.map(_build_and_run, *zip(*jobs), [workdir] * len(jobs))
+        return {(o.kernel, o.variant, o.precision): o for batch in done for o in batch}
 
 
 def test_the_suite_has_every_kernel():
