@@ -39,6 +39,7 @@ from ccutil import (
 )
 from conftest import REPOSITORY
 
+from tiler.bench.programs import Toolchain, file_constants, load_kernel
 from tiler.errors import TilerError
 from tiler.hierarchy import parse_cache_sizes
 from tiler.pipeline import TileOptions, tile_source
@@ -211,3 +212,15 @@ int main(void)
     nudged = run_binary(compile_c(program, tmp_path, cc, BUILD_FLAGS, {"NUDGE": 1}).binary)
     assert plain.stdout != nudged.stdout
     assert plain.stdout.splitlines()[0] != nudged.stdout.splitlines()[0], "the hash line"
+
+
+@pytest.mark.parametrize("flags, expected", [((), 37), (("-DLARGE",), 1200),
+                                             (("-DLARGE", "-DNI=501"), 501)],
+                         ids=["default", "large", "given"])
+def test_bench_shows_the_model_the_sizes_of_its_build(cc, flags, expected):
+    """The bench tells the model the sizes the compiler sees: the file's -DLARGE block, not
+    the last '#define NI' written in it."""
+    kernel = load_kernel(SUITE_DIR / "gemm.c")
+    constants = file_constants(kernel, Toolchain(tuple(cc), ("-O2", *flags)))
+    assert constants["NI"] == expected
+    assert "NO_SUCH_MACRO" not in constants and "_POSIX_C_SOURCE" not in constants

@@ -26,7 +26,7 @@ from tiler.bench.programs import (
     Toolchain,
     compare_outputs,
     compile_program,
-    integer_defines,
+    file_constants,
     load_kernel,
     measure,
     output_to_compare,
@@ -214,6 +214,8 @@ class _KernelBench:
         self.reference: str = ""
         self.reference_check: str = ""
         self.trial_cache: dict[str, float | None] = {}
+        # The file's sizes as this build sees them, shown to the model.
+        self.constants = file_constants(kernel, self.toolchain, settings.timeout_s)
 
     def run(self) -> KernelResult:
         """Build, check and time every variant."""
@@ -266,7 +268,7 @@ class _KernelBench:
         try:
             tiled = tile_text(self.kernel.text, str(self.kernel.path), sizes,
                               self.settings.hierarchy if sizes is None else None,
-                              integer_defines(self.settings.flags))
+                              self.constants)
         except TilerError as error:
             programs[name] = _Program(VariantResult(name, TILE_ERROR, given_sizes=sizes,
                                                     note=describe_tiling_error(error)))

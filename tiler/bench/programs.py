@@ -33,6 +33,9 @@ POLYBENCH_DUMP_DEFINE = "POLYBENCH_DUMP_ARRAYS"
 LIBRARIES = ("-lm",)
 
 _INTEGER_DEFINE = re.compile(r"^-D([A-Za-z_]\w*)=\(?(\d+)[uUlL]*\)?$")
+# A macro the file defines, and a macro with an integer value in ``cc -E -dM`` output.
+_DEFINED_NAME = re.compile(r"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)", re.MULTILINE)
+_MACRO_VALUE = re.compile(r"^#define ([A-Za-z_]\w*) \(?(\d+)[uUlL]*\)?$", re.MULTILINE)
 _CHECKSUM_LINE = re.compile(r"^checksum:.*$", re.MULTILINE)
 _KERNEL_TIME = re.compile(r"^kernel_time_s:\s*(\S+)\s*$", re.MULTILINE)
 _BARE_NUMBER_LINE = re.compile(r"^\s*(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*$", re.MULTILINE)
@@ -154,6 +157,34 @@ def integer_defines(flags: Sequence[str]) -> dict[str, int]:
         if match:
             found[match.group(1)] = int(match.group(2))
     return found
+
+
+def file_constants(kernel: Kernel, toolchain: Toolchain, timeout_s: float = 60.0
+                   ) -> dict[str, int]:
+    """Return the integer value of every macro the kernel's file ``#define``s, as the compiler
+    sees it under ``toolchain``'s flags (``-DLARGE`` picks a file's large sizes; ``-DN=500``
+    overrides one), plus the integer ``-D`` macros of the flags.
+
+    The model reads sizes from the file's ``#define`` lines as written, where the last of
+    ``#ifdef LARGE / #define N 4000`` and ``#ifndef N / #define N 40`` would win whatever the
+    flags; the preprocessor knows which one the build uses. Falls back to the ``-D`` flags
+    alone if the preprocessor fails.
+    """
+    given = integer_defines(toolchain.flags)
+    command = [*toolchain.compiler, *toolchain.flags, *kernel_defines(kernel, toolchain.flags),
+               *(f"-I{directory}" for directory in kernel.include_dirs), "-E", "-dM",
+               str(kernel.path)]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=False,
+                                timeout=timeout_s)
+    except (OSError, subprocess.TimeoutExpired):
+        return given
+    if result.returncode != 0:
+        return given
+    own = set(_DEFINED_NAME.findall(kernel.text))
+    values = {name: int(value) for name, value in _MACRO_VALUE.findall(result.stdout)
+              if name in own}
+    return {**values, **given}
 
 
 def compile_program(text: str, kernel: Kernel, toolchain: Toolchain, workdir: Path, name: str,
