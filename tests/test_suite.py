@@ -40,7 +40,9 @@ from ccutil import (
 )
 from conftest import REPOSITORY
 
+from tiler.bench.harness import BenchSettings, bench_kernels
 from tiler.bench.programs import Toolchain, file_constants, load_kernel
+from tiler.bench.results import NOT_TILED, OK
 from tiler.errors import TilerError
 from tiler.hierarchy import parse_cache_sizes
 from tiler.pipeline import TileOptions, tile_source
@@ -243,3 +245,22 @@ def test_bench_shows_the_model_the_sizes_of_its_build(cc, flags, expected):
     constants = file_constants(kernel, Toolchain(tuple(cc), ("-O2", *flags)))
     assert constants["NI"] == expected
     assert "NO_SUCH_MACRO" not in constants and "_POSIX_C_SOURCE" not in constants
+
+
+def test_bench_runs_suite_kernels_and_reports_after_each(tmp_path, cc):
+    """The bench builds suite files as they are (the header found beside them), times them by
+    the kernel time they print, checks the tiled variants against the checksum line, and
+    hands over the results after every kernel. (mvt is tiled in its original order, so the
+    pass calls no scheduler whose deadline the load could hit.)"""
+    settings = BenchSettings(compiler=tuple(cc), flags=("-O2",), repeat=1, autotune="none",
+                             hierarchy=parse_cache_sizes(TEST_HIERARCHY))
+    seen = []
+    suite = bench_kernels([SUITE_DIR / "mvt.c", SUITE_DIR / "durbin.c"], settings, tmp_path,
+                          finished=lambda partial: seen.append(len(partial.kernels)))
+    assert seen == [1, 2]
+    mvt, durbin = suite.kernels
+    for variant in ("original", "default", "fixed32"):
+        assert mvt.variants[variant].status == OK, mvt.variants[variant].note
+        assert mvt.variants[variant].timing == "kernel"
+    assert durbin.variants["original"].status == OK
+    assert durbin.variants["default"].status == NOT_TILED
