@@ -11,7 +11,7 @@ import islpy as isl
 
 from tiler.syntax import ArrayRef, Binary, Expr, Unary
 from tiler.transform.register import MICRO_MARK, MicroKernel
-from tiler.transform.vector_form import VECTOR_ELEMENT_TYPES, c_text, stride_along
+from tiler.transform.vector_form import c_text, stride_along
 
 # The type of the micro-kernel's own indices: 64-bit, so that the compiler sees the rows of
 # a micro-tile at constant offsets from one base (int indices are sign-extended row by row,
@@ -156,7 +156,6 @@ def vector_lines(code: KernelCode, statement_iterators: tuple[str, ...], text_of
     isl AST expression."""
     kernel = code.kernel
     form = kernel.vector_statement
-    element = form.element_type
     lanes = kernel.lanes
     rows = kernel.mr if kernel.rows is not None else 1
     groups = kernel.nr // lanes
@@ -184,9 +183,13 @@ def vector_lines(code: KernelCode, statement_iterators: tuple[str, ...], text_of
                     for row in range(rows) for group in range(groups)}
     inner = pad + unit
     body = pad + unit * 2
-    vector_bytes = lanes * VECTOR_ELEMENT_TYPES[element]
-    lines = [(f"{inner}typedef {element} {names.vector_type} "
-              f"__attribute__((vector_size({vector_bytes})));")]
+    # The element type is spelled as the written array's own (``__typeof__``), not as the
+    # type the declarations had when the file was tiled: a file tiled once and compiled with
+    # another -D for its element type (double, then float) stays correct (lanes elements a
+    # vector either way; narrower elements only leave part of the register unused).
+    first = c_text(form.target, substitution(0, 0))
+    lines = [(f"{inner}typedef __typeof__({first}) {names.vector_type} "
+              f"__attribute__((vector_size({lanes} * sizeof({first}))));")]
     lines.append(f"{inner}{names.vector_type} "
                  + ", ".join(accumulators.values()) + ";")
     target_text = {}
@@ -199,7 +202,7 @@ def vector_lines(code: KernelCode, statement_iterators: tuple[str, ...], text_of
                  f"{loop_name}++) {{")
     for (row, group), name in accumulators.items():
         value = _vector_text(form.update, form.target, vector_name, substitution(row, group),
-                             name, element, names)
+                             name, f"__typeof__({first})", names)
         lines.append(f"{body}{name} = {value};")
     lines.append(f"{inner}}}")
     for (row, group), name in accumulators.items():

@@ -84,12 +84,14 @@ def run_bench_command(args: argparse.Namespace) -> int:
     paths = kernel_paths(args.files, args.suite)
     settings = settings_from_arguments(args)
     progress = None if args.quiet else make_progress()
+    # The JSON is rewritten after every kernel, so a stopped run keeps what it measured.
+    finished = (lambda partial: write_json(partial, args.json)) if args.json else None
     try:
         if args.keep_builds:
-            suite = bench_kernels(paths, settings, Path(args.keep_builds), progress)
+            suite = bench_kernels(paths, settings, Path(args.keep_builds), progress, finished)
         else:
             with tempfile.TemporaryDirectory(prefix="tiler-bench-") as workdir:
-                suite = bench_kernels(paths, settings, Path(workdir), progress)
+                suite = bench_kernels(paths, settings, Path(workdir), progress, finished)
     finally:
         if progress is not None:
             progress.close()

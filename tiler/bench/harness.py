@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import statistics
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -158,9 +158,12 @@ def estimated_steps(settings: BenchSettings) -> int:
 
 
 def bench_kernels(paths: Sequence[str | Path], settings: BenchSettings, workdir: Path,
-                  progress: Progress | None = None) -> SuiteResult:
+                  progress: Progress | None = None,
+                  finished: Callable[[SuiteResult], None] | None = None) -> SuiteResult:
     """Return the results of every kernel of ``paths``; raise ``TilerError`` for a file that
-    cannot be read. A kernel whose original fails to build or run is reported, not raised."""
+    cannot be read. A kernel whose original fails to build or run is reported, not raised.
+    ``finished`` is called with the results so far after each kernel (a long suite run then
+    leaves what it measured even if it is stopped)."""
     progress = progress or NoProgress()
     kernels = [load_kernel(path) for path in paths]
     names = _unique_names(kernels)
@@ -170,6 +173,8 @@ def bench_kernels(paths: Sequence[str | Path], settings: BenchSettings, workdir:
         counted = _CountedProgress(progress)
         results.append(_KernelBench(kernel, name, settings, workdir / name, counted).run())
         counted.finish(estimated_steps(settings))
+        if finished is not None:
+            finished(SuiteResult(tuple(results), settings, variants_of(settings)))
     return SuiteResult(tuple(results), settings, variants_of(settings))
 
 
