@@ -42,7 +42,7 @@ from conftest import REPOSITORY
 
 from tiler.bench.harness import BenchSettings, bench_kernels
 from tiler.bench.programs import Toolchain, load_kernel, preprocessor_for
-from tiler.bench.results import NOT_TILED, OK
+from tiler.bench.results import OK
 from tiler.errors import TilerError
 from tiler.hierarchy import parse_cache_sizes
 from tiler.pipeline import TileOptions, tile_source
