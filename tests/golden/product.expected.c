@@ -18,7 +18,7 @@ void product(int ni, int nj, int nk, double alpha,
           for (int c4 = c2, c4_end = min(nj - 1, c2 + 31); c4 <= c4_end; c4 += 8) {
   #if defined(__GNUC__)
             if ((ni >= c3 + 4) && (nj >= c4 + 8)) {
-              typedef double tiler_vector __attribute__((vector_size(32)));
+              typedef __typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)]) tiler_vector __attribute__((vector_size(4 * sizeof(C[((long) (c3) + 0)][((long) (c4) + 0)]))));
               tiler_vector tiler_acc0_0, tiler_acc0_1, tiler_acc1_0, tiler_acc1_1, tiler_acc2_0, tiler_acc2_1, tiler_acc3_0, tiler_acc3_1;
               __builtin_memcpy(&tiler_acc0_0, &C[((long) (c3) + 0)][((long) (c4) + 0)], sizeof tiler_acc0_0);
               __builtin_memcpy(&tiler_acc0_1, &C[((long) (c3) + 0)][((long) (c4) + 4)], sizeof tiler_acc0_1);
@@ -29,14 +29,14 @@ void product(int ni, int nj, int nk, double alpha,
               __builtin_memcpy(&tiler_acc3_0, &C[((long) (c3) + 3)][((long) (c4) + 0)], sizeof tiler_acc3_0);
               __builtin_memcpy(&tiler_acc3_1, &C[((long) (c3) + 3)][((long) (c4) + 4)], sizeof tiler_acc3_1);
               for (long c5 = c1, c5_end = c1 + 31 >= nk ? nk - 1 : c1 + 31; c5 <= c5_end; c5++) {
-                tiler_acc0_0 = (tiler_acc0_0 + (((double) (alpha * A[((long) (c3) + 0)][(c5)])) * tiler_load(&B[(c5)][((long) (c4) + 0)])));
-                tiler_acc0_1 = (tiler_acc0_1 + (((double) (alpha * A[((long) (c3) + 0)][(c5)])) * tiler_load(&B[(c5)][((long) (c4) + 4)])));
-                tiler_acc1_0 = (tiler_acc1_0 + (((double) (alpha * A[((long) (c3) + 1)][(c5)])) * tiler_load(&B[(c5)][((long) (c4) + 0)])));
-                tiler_acc1_1 = (tiler_acc1_1 + (((double) (alpha * A[((long) (c3) + 1)][(c5)])) * tiler_load(&B[(c5)][((long) (c4) + 4)])));
-                tiler_acc2_0 = (tiler_acc2_0 + (((double) (alpha * A[((long) (c3) + 2)][(c5)])) * tiler_load(&B[(c5)][((long) (c4) + 0)])));
-                tiler_acc2_1 = (tiler_acc2_1 + (((double) (alpha * A[((long) (c3) + 2)][(c5)])) * tiler_load(&B[(c5)][((long) (c4) + 4)])));
-                tiler_acc3_0 = (tiler_acc3_0 + (((double) (alpha * A[((long) (c3) + 3)][(c5)])) * tiler_load(&B[(c5)][((long) (c4) + 0)])));
-                tiler_acc3_1 = (tiler_acc3_1 + (((double) (alpha * A[((long) (c3) + 3)][(c5)])) * tiler_load(&B[(c5)][((long) (c4) + 4)])));
+                tiler_acc0_0 = (tiler_acc0_0 + (((__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) (alpha * A[((long) (c3) + 0)][(c5)])) * tiler_load(&B[(c5)][((long) (c4) + 0)])));
+                tiler_acc0_1 = (tiler_acc0_1 + (((__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) (alpha * A[((long) (c3) + 0)][(c5)])) * tiler_load(&B[(c5)][((long) (c4) + 4)])));
+                tiler_acc1_0 = (tiler_acc1_0 + (((__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) (alpha * A[((long) (c3) + 1)][(c5)])) * tiler_load(&B[(c5)][((long) (c4) + 0)])));
+                tiler_acc1_1 = (tiler_acc1_1 + (((__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) (alpha * A[((long) (c3) + 1)][(c5)])) * tiler_load(&B[(c5)][((long) (c4) + 4)])));
+                tiler_acc2_0 = (tiler_acc2_0 + (((__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) (alpha * A[((long) (c3) + 2)][(c5)])) * tiler_load(&B[(c5)][((long) (c4) + 0)])));
+                tiler_acc2_1 = (tiler_acc2_1 + (((__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) (alpha * A[((long) (c3) + 2)][(c5)])) * tiler_load(&B[(c5)][((long) (c4) + 4)])));
+                tiler_acc3_0 = (tiler_acc3_0 + (((__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) (alpha * A[((long) (c3) + 3)][(c5)])) * tiler_load(&B[(c5)][((long) (c4) + 0)])));
+                tiler_acc3_1 = (tiler_acc3_1 + (((__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) (alpha * A[((long) (c3) + 3)][(c5)])) * tiler_load(&B[(c5)][((long) (c4) + 4)])));
               }
               __builtin_memcpy(&C[((long) (c3) + 0)][((long) (c4) + 0)], &tiler_acc0_0, sizeof tiler_acc0_0);
               __builtin_memcpy(&C[((long) (c3) + 0)][((long) (c4) + 4)], &tiler_acc0_1, sizeof tiler_acc0_1);
