@@ -222,9 +222,9 @@ def test_wide_iterators_declared_outside_the_region_keep_their_type(type_name, t
 LONG_RUN = """#include <stdio.h>
 static long long A[2][8];
 
-static void kernel(long n)
+static void kernel(TYPE n)
 {
-  long i, j;
+  TYPE i, j;
 #pragma scop
   for (i = 0; i < 2; i++)
     for (j = 0; j < n; j++)
@@ -241,13 +241,15 @@ int main(void)
 """
 
 
-def test_a_loop_over_more_than_two_to_the_31_values_runs_to_completion(tmp_path, cc):
+@pytest.mark.parametrize("type_name", ["long", "long long"])
+def test_a_loop_over_more_than_two_to_the_31_values_runs_to_completion(type_name, tmp_path, cc):
     """The inner loop runs 2^31 + 21 times (a few seconds at -O2): with int iterators the
     tiled loop would overflow (undefined behaviour; at -O0 it never ends)."""
-    result = tile_source(LONG_RUN, "long.c", TileOptions(tile_sizes=(1, 1 << 20),
-                                                         hierarchy=HIERARCHY))
-    assert result.regions[0].tiled and "for (long c" in result.text
-    original = compile_and_run(LONG_RUN, tmp_path / "o", cc, ("-O2",), timeout=300)
+    source = LONG_RUN.replace("TYPE", type_name)
+    result = tile_source(source, "long.c", TileOptions(tile_sizes=(1, 1 << 20),
+                                                       hierarchy=HIERARCHY))
+    assert result.regions[0].tiled and f"for ({type_name} c" in result.text
+    original = compile_and_run(source, tmp_path / "o", cc, ("-O2",), timeout=300)
     tiled = compile_and_run(result.text, tmp_path / "t", cc, ("-O2",), timeout=300)
     assert tiled.stdout == original.stdout
 
@@ -327,3 +329,23 @@ def test_the_report_names_what_was_assumed():
     (region,) = tile_source(declared, "declared.c", TileOptions(
         tile_sizes=(8,), hierarchy=HIERARCHY)).regions
     assert region.assumed == ("_PB_N",)
+
+
+def test_report_shows_the_sizes_a_header_and_defines_give(tmp_path):
+    """``tiler tile`` on a kernel sized by -D and a header: the model's values in --report."""
+    import subprocess
+    import sys
+    (tmp_path / "sizes.h").write_text("#ifndef NI\n#define NI 100\n#endif\n#define NJ 80\n"
+                                      "#define DATA_TYPE double\n")
+    source = tmp_path / "k.c"
+    source.write_text('#include "sizes.h"\nstatic DATA_TYPE C[NI][NJ], A[NI][NJ];\n'
+                      + SIZED_BY_ARGUMENTS.replace(
+                          "void product(int ni, int nj, int nk, double C[ni][nj], "
+                          "double A[ni][nk],\n             double B[nk][nj])",
+                          "void product(int ni, int nj, int nk, DATA_TYPE B[nk][nj])"))
+    done = subprocess.run([sys.executable, "-m", "tiler.cli", "tile", str(source), "-o", "-",
+                           "-DNI=48", "--cache-sizes", "32K,512K,8M", "--report",
+                           "--always-tile"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "parameter values for the cost model: ni = 48, nj = 80, nk = 80" in done.stderr
+    assert "tiled 1 band(s)" in done.stderr
