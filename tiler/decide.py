@@ -24,6 +24,7 @@ import numpy as np
 
 from tiler.footprint import BandShape, footprint_many
 from tiler.hierarchy import Hierarchy
+from tiler.tilesize import level_budgets_and_latencies
 
 # Tiling must be predicted this much faster than leaving the band alone: tile loops, shorter
 # inner loops and broken prefetch streams cost 5-30% on nests without reuse (measured on the
@@ -32,13 +33,6 @@ TILING_MARGIN = 1.25
 # Loads a core keeps in flight for a prefetched stream: a line from a level costs its latency
 # divided by this (Zen 3 and recent Intel cores track 20-24 L1 misses; streams reach 10-16).
 LINES_IN_FLIGHT = 12.0
-# Latencies when the hierarchy gives none (from --cache-sizes), per level and for memory.
-DEFAULT_LATENCY_NS = (1.0, 4.0, 15.0)
-DEFAULT_MEMORY_LATENCY_NS = 80.0
-# Fraction of a level a working set may fill and still count as held by it (as the size model).
-LEVEL_FRACTION = 0.5
-
-
 @dataclass(frozen=True)
 class Verdict:
     """The predicted memory time of a band tiled and untiled, and whether to tile it."""
@@ -54,13 +48,10 @@ class Verdict:
 
 
 def _line_costs(hierarchy: Hierarchy) -> tuple[np.ndarray, np.ndarray]:
-    """Return the budgets of the levels and the cost of one streamed line from each level
-    and from memory (last entry)."""
-    budgets = np.array([level.size_bytes * LEVEL_FRACTION for level in hierarchy.levels])
-    latencies = [level.latency_ns or DEFAULT_LATENCY_NS[min(k, len(DEFAULT_LATENCY_NS) - 1)]
-                 for k, level in enumerate(hierarchy.levels)]
-    latencies.append(hierarchy.memory_latency_ns or DEFAULT_MEMORY_LATENCY_NS)
-    return budgets, np.array(latencies) / LINES_IN_FLIGHT
+    """Return the budgets of the levels (as the size model counts them) and the cost of one
+    streamed line from each level and from memory (last entry)."""
+    budgets, latencies = level_budgets_and_latencies(hierarchy)
+    return budgets, latencies / LINES_IN_FLIGHT
 
 
 def _loops(shape: BandShape, sizes: tuple[int, ...], order: tuple[int, ...]

@@ -124,7 +124,6 @@ class _ScopBuilder:
         self.isl_names: dict[str, str] = {}
         self.ranks: dict[str, tuple[int, Span]] = {}
         self.statements: list[Statement] = []
-        self.types: set[str] = set()
         self.arrays: dict[str, Span] = {}        # subscripted names, where first seen
         self.functions: list[str] = []           # called names, in order of first use
         self.names: set[str] = set()             # every plain name the region mentions
@@ -140,8 +139,6 @@ class _ScopBuilder:
         elif isinstance(stmt, For):
             self.iterator_names.add(stmt.iterator)
             self.loops.setdefault(stmt.iterator, stmt)
-            if stmt.declared_type:
-                self.types.add(stmt.declared_type)
             self._collect(stmt.body)
         elif isinstance(stmt, If):
             self._collect(stmt.then)

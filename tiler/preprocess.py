@@ -32,6 +32,8 @@ DEFAULT_CC = "cc"
 # Missing headers are dropped one at a time and the preprocessor run again; a file with more
 # missing headers than this is preprocessed without its includes' macros all the same.
 MAX_MISSING_HEADERS = 32
+# A compiler that takes longer than this to list its predefined macros is taken to have none.
+PREDEFINED_MACROS_SECONDS = 30
 # Macros the preprocessor defines itself, never listed by ``-dD``.
 BUILTIN_MACROS = frozenset({"__LINE__", "__FILE__", "__COUNTER__", "__DATE__", "__TIME__",
                             "__TIMESTAMP__", "__BASE_FILE__", "__INCLUDE_LEVEL__",
@@ -43,8 +45,6 @@ _UNDEF = re.compile(r"^#undef ([A-Za-z_]\w*)")
 _DIAGNOSTIC = re.compile(r"^(.+?):(\d+):(\d+): (?:fatal )?error: (.*)$")
 _MISSING = re.compile(r"^(.+?):(\d+):(\d+): fatal error: (.+?): No such file or directory")
 _INCLUDED_FROM = re.compile(r"^(?:In file included from|\s+from) (.+?):(\d+)[:,]")
-_TOKEN = re.compile(r"/\*.*?\*/|//[^\n]*|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'"
-                    r"|[A-Za-z_]\w*|\d[\w.]*|\S", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -170,8 +170,9 @@ def predefined_macros(preprocessor: Preprocessor) -> dict[str, str]:
     """Return the compiler's predefined macros for the user's flags (``cc -dM -E``)."""
     try:
         done = subprocess.run([preprocessor.cc, "-dM", "-E", *preprocessor.flags, "-x", "c",
-                               os.devnull], capture_output=True, text=True, check=False)
-    except OSError:
+                               os.devnull], capture_output=True, text=True, check=False,
+                              timeout=PREDEFINED_MACROS_SECONDS)
+    except (OSError, subprocess.TimeoutExpired):
         return {}
     found = {}
     for line in done.stdout.splitlines():
@@ -348,7 +349,7 @@ def _aligned(lines: list[tuple[int, str]], start: int, end: int) -> str:
 
 
 def _identifiers(text: str) -> set[str]:
-    return {token for token in _TOKEN.findall(text) if re.match(r"[A-Za-z_]", token)}
+    return {token for token in tokens(text) if re.match(r"[A-Za-z_]", token)}
 
 
 def _keeping_constants(text: str, kept: dict[int, tuple[str, ...]],

@@ -3,14 +3,13 @@ predefined macros for the flags the user compiles with (``cc FLAGS -dM -E -``)."
 
 from __future__ import annotations
 
-import shlex
-import subprocess
 from dataclasses import dataclass
-from functools import lru_cache
+
+from tiler.preprocess import DEFAULT_CC, Preprocessor, predefined_macros
 
 # The compiler and flags whose target the micro-tiles are sized for when the user names none:
 # the build the README and the benchmarks use.
-DEFAULT_COMPILER = "cc"
+DEFAULT_COMPILER = DEFAULT_CC
 DEFAULT_TARGET_FLAGS = ("-O3", "-march=native")
 # (macro, vector bytes, vector registers), widest first: the first macro the compiler
 # predefines decides. x86-64 has 16 vector registers below AVX-512 and 32 with it; AArch64
@@ -46,8 +45,11 @@ SCALAR_TARGET = Target(8, SCALAR_REGISTERS, False, "no vector unit known")
 
 def target_from_macros(macros: str) -> Target:
     """Return the target that the output of ``cc -dM -E`` describes."""
-    defined = {line.split()[1] for line in macros.splitlines()
-               if line.startswith("#define ") and len(line.split()) >= 2}
+    return _target_of({line.split()[1] for line in macros.splitlines()
+                       if line.startswith("#define ") and len(line.split()) >= 2})
+
+
+def _target_of(defined: set[str]) -> Target:
     fma = "__FMA__" in defined or "__ARM_FEATURE_FMA" in defined
     for macro, vector_bytes, registers in VECTOR_UNITS:
         if macro in defined:
@@ -55,17 +57,9 @@ def target_from_macros(macros: str) -> Target:
     return Target(SCALAR_TARGET.vector_bytes, SCALAR_REGISTERS, fma, "no vector macro")
 
 
-@lru_cache(maxsize=16)
 def detect_target(compiler: str = DEFAULT_COMPILER,
                   flags: tuple[str, ...] = DEFAULT_TARGET_FLAGS) -> Target:
-    """Return the target ``compiler`` builds for with ``flags`` (cached per compiler and
-    flags); the scalar target when the compiler does not run."""
-    command = [*shlex.split(compiler), *flags, "-dM", "-E", "-x", "c", "-"]
-    try:
-        result = subprocess.run(command, input="", capture_output=True, text=True,
-                                check=False, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return SCALAR_TARGET
-    if result.returncode != 0:
-        return SCALAR_TARGET
-    return target_from_macros(result.stdout)
+    """Return the target ``compiler`` builds for with ``flags`` (its predefined macros,
+    cached per compiler and flags); the scalar target when the compiler does not run."""
+    defined = predefined_macros(Preprocessor(compiler, tuple(flags)))
+    return _target_of(set(defined)) if defined else SCALAR_TARGET

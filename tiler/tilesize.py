@@ -251,7 +251,7 @@ def sizing_hierarchy(hierarchy: Hierarchy) -> Hierarchy:
     return dataclasses.replace(hierarchy, levels=levels)
 
 
-def _levels(hierarchy: Hierarchy) -> tuple[np.ndarray, np.ndarray]:
+def level_budgets_and_latencies(hierarchy: Hierarchy) -> tuple[np.ndarray, np.ndarray]:
     """Return the budgets (bytes a working set may take) of each level and the latencies
     of each level followed by memory."""
     if not hierarchy.levels:
@@ -302,7 +302,7 @@ def choose_tile_sizes(shape: BandShape, hierarchy: Hierarchy,
     tile_total = sum(tile_lines.values())
     traffic = tile_total / iterations
     rereads = (grid[:, order[0]] - 1) * sum(slab_lines.values()) / iterations
-    budgets, latencies = _levels(sizing_hierarchy(hierarchy))
+    budgets, latencies = level_budgets_and_latencies(sizing_hierarchy(hierarchy))
     slab_level = _holding_level(slab_bytes, budgets)
     tile_level = _holding_level(tile_bytes, budgets)
     # Where a tile's lines come from: the level beyond the one holding the tile, and never
