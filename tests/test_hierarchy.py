@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import example_paths
 
 from tiler import hierarchy as hier
 from tiler.errors import TilerError
@@ -361,7 +362,7 @@ def test_probe_show_prints_the_cached_result_without_measuring(monkeypatch, caps
 
 # --- tile sizes that do not follow the noise ----------------------------------------------------
 
-EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.c"))
+EXAMPLES = example_paths()          # (not the FILE.tiled.c files the quick start leaves)
 GEMM_LIKE = """for (i = 0; i < N; i++)
   for (k = 0; k < N; k++)
     for (j = 0; j < N; j++)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+from conftest import example_paths
 from ccutil import (
     EXACT_FLAGS,
     WARNING_FLAGS,
@@ -49,7 +50,7 @@ from tiler.pipeline import TileOptions, tile_source
 from tiler.preprocess import Preprocessor
 
 SUITE_DIR = REPOSITORY / "suite"
-KERNELS = sorted(path.stem for path in SUITE_DIR.glob("*.c"))
+KERNELS = [path.stem for path in example_paths(SUITE_DIR)]   # (without FILE.tiled.c)
 # The thirty algorithms of PolyBench/C 4.2.1, each written anew for the suite.
 EXPECTED_KERNELS = 30
 
