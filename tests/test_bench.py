@@ -216,19 +216,19 @@ def test_every_variant_with_consistent_json(tmp_path, cc, capsys):
     kernel = write_kernel(tmp_path, "matmul", MATMUL)
     output = tmp_path / "bench.json"
     args = parse_bench_arguments([str(kernel), "--cc", shlex.join(cc), "--cflags=-O1",
-                                  "--sizes", "N=20", "--repeat", "2", "--autotune-budget", "3",
-                                  "--cache-sizes", "1K,2K,4K", "--json", str(output),
+                                  "--sizes", "N=64", "--repeat", "2", "--autotune-budget", "3",
+                                  "--cache-sizes", "2K,8K,32K", "--json", str(output),
                                   "--keep-builds", str(tmp_path / "builds"), "--quiet"])
     assert run_bench_command(args) == 0
     table = capsys.readouterr().out
     assert "matmul" in table and "geomean" in table
 
     data = json.loads(output.read_text())
-    assert data["compiler"]["flags"] == ["-O1", "-DN=20"]
+    assert data["compiler"]["flags"] == ["-O1", "-DN=64"]
     assert data["autotune"]["budget"] == 3
-    # caches smaller than the 20x20 matrices, so that the model finds tiling worth it
+    # caches smaller than the 64x64 matrices, so that the model finds tiling worth it
     assert [level["size_bytes"] for level in data["hierarchy"]["levels"]] == \
-        [1 << 10, 2 << 10, 4 << 10]
+        [2 << 10, 8 << 10, 32 << 10]
     result = data["kernels"]["matmul"]
     assert set(result["variants"]) == {"original", "default", "fixed32", "autotuned"}
     for name, variant in result["variants"].items():
@@ -242,9 +242,9 @@ def test_every_variant_with_consistent_json(tmp_path, cc, capsys):
     assert result["variants"]["original"]["tile_sizes"] == []
     assert result["variants"]["fixed32"]["tile_sizes"] == [[32, 32, 32]]
     assert result["variants"]["fixed32"]["given_sizes"] == [32]
-    # the model was shown the problem size of the build (N=20), not the file's own (24)
+    # the model was shown the problem size of the build (N=64), not the file's own (24)
     model_sizes = result["variants"]["default"]["tile_sizes"][0]
-    assert len(model_sizes) == 3 and max(model_sizes) <= 20
+    assert len(model_sizes) == 3 and max(model_sizes) <= 64 and max(model_sizes) > 24
     tuning = result["tuning"]
     assert tuning["evaluations"] == 3 and len(tuning["trials"]) == 3
     assert all(len(trial["sizes"]) == 3 and set(trial["sizes"]) <= set(TUNING_SIZES)
@@ -491,6 +491,10 @@ def test_a_difference_from_contraction_alone_is_timed_with_a_note(tmp_path, cc):
     settings = settings_for(cc, flags=("-O3", "-march=native"), relative_tolerance=0.0)
     variants = bench_kernels([kernel], settings, tmp_path / "builds").kernels[0].variants
     contracted = [variant for variant in variants.values() if variant.note == CONTRACTION_NOTE]
+    if all(variant.ok and variant.max_relative_difference == 0 for variant in variants.values()):
+        # (gcc 12 for a Sapphire Rapids core fuses the same multiply-adds in both builds)
+        pytest.skip("here the tiled builds contract exactly the multiply-adds the original "
+                    "does: no difference to time")
     assert contracted, {name: (v.status, v.max_relative_difference) for name, v in
                         variants.items()}
     for variant in contracted:
