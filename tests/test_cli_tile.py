@@ -40,7 +40,8 @@ def test_writes_tiled_file_beside_input(tmp_path, capsys):
 
 def test_default_sizes_come_from_the_cache_model(tmp_path, capsys):
     source = _file(tmp_path, GOOD)
-    assert main(["tile", str(source), "-o", "-", "--cache-sizes", "32K,256K", "--report"]) == 0
+    assert main(["tile", str(source), "-o", "-", "--cache-sizes", "32K,256K", "--report",
+                 "--always-tile"]) == 0
     captured = capsys.readouterr()
     assert "footprint of one tile" in captured.err and "held by L1" in captured.err
     assert "c0 += 32;" not in captured.out      # not the fixed default

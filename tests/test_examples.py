@@ -55,8 +55,9 @@ SMALL_SIZES: dict[str, dict[str, int]] = {
 VARIANTS: dict[str, TileOptions] = {
     "32": TileOptions(tile_sizes=(32,)),              # the classic fixed size, every member
     # Sizes from the footprint model, for a fixed hierarchy so the test does not depend on
-    # (or probe) the machine it runs on.
-    "model": TileOptions(hierarchy=parse_cache_sizes("48K,2M,32M")),
+    # (or probe) the machine it runs on; tiled even where the model would leave the nest as
+    # it is (tests/test_decide.py checks that decision).
+    "model": TileOptions(hierarchy=parse_cache_sizes("48K,2M,32M"), decide=False),
     "4x4x4": TileOptions(tile_sizes=(4, 4, 4)),
     "1x5x3": TileOptions(tile_sizes=(1, 5, 3)),       # a size of 1 leaves that member whole
     "7": TileOptions(tile_sizes=(7,)),                 # fewer sizes than band members
@@ -179,7 +180,7 @@ def test_tiled_example_builds_native(name, builds):
         describe_difference(original_run.stdout, tiled_run.stdout)
 
 
-PARALLEL = TileOptions(hierarchy=parse_cache_sizes("48K,2M,32M"), parallel=True)
+PARALLEL = TileOptions(hierarchy=parse_cache_sizes("48K,2M,32M"), parallel=True, decide=False)
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

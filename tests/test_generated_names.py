@@ -62,7 +62,7 @@ int main(void)
 """
 
 VARIANTS = [TileOptions(tile_sizes=(4, 4)), TileOptions(tile_sizes=(3, 5)),
-            TileOptions(hierarchy=parse_cache_sizes("48K,2M,32M"))]
+            TileOptions(hierarchy=parse_cache_sizes("48K,2M,32M"), decide=False)]
 
 
 def test_a_file_using_every_usual_name_is_tiled_correctly(tmp_path, cc):

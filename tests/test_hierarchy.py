@@ -393,15 +393,22 @@ def moved_to(hierarchy: Hierarchy, end: str) -> Hierarchy:
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.stem)
 def test_tile_sizes_are_the_same_at_both_ends_of_each_interval(example):
+    from dataclasses import replace
+
     from tiler import TileOptions, tile_source
     hierarchy = recorded_hierarchy()
     assert hierarchy.levels[1].size_high_bytes > 1.5 * hierarchy.levels[1].size_low_bytes
     text = example.read_text()
-    chosen = {}
+    chosen, decided = {}, {}
     for end in ("low", "high"):
-        result = tile_source(text, str(example), TileOptions(hierarchy=moved_to(hierarchy, end)))
+        options = TileOptions(hierarchy=moved_to(hierarchy, end))
+        decided[end] = [region.tiled for region in tile_source(text, str(example),
+                                                                options).regions]
+        # the sizes, also where the decision leaves the nest as it is
+        result = tile_source(text, str(example), replace(options, decide=False))
         chosen[end] = [band.sizes for region in result.regions for band in region.bands]
     assert chosen["low"] and chosen["low"] == chosen["high"]
+    assert decided["low"] == decided["high"]
 
 
 def test_the_choice_is_best_in_its_worst_case_over_the_interval():

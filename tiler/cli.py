@@ -105,7 +105,7 @@ def _describe_band(band) -> list[str]:
     lines = [f"  band over {', '.join(band.statements)} ({len(band.sizes)} members):"]
     sizes = " / ".join("x".join(map(str, level)) for level in plan.levels)
     lines.append(f"    tile sizes {sizes}; point loops in member order "
-                 f"{', '.join(map(str, plan.point_order))} (stride-one innermost)")
+                 f"{', '.join(map(str, plan.point_order))}")
     choice = plan.details
     if choice is not None:
         arrays = ", ".join(f"{array} {_kib(size)}" for array, size
@@ -117,6 +117,11 @@ def _describe_band(band) -> list[str]:
         lines.append(f"    {choice.lines_per_iteration:.4f} cache lines loaded per iteration, "
                      f"{choice.nanoseconds_per_iteration:.3f} ns by the latency model; chosen "
                      f"in {choice.seconds * 1000:.1f} ms")
+    verdict = plan.verdict
+    if verdict is not None and verdict.tiled_ns > 0:
+        lines.append(f"    predicted time: {verdict.tiled_ns / 1e6:.3g} ms tiled, "
+                     f"{verdict.untiled_ns / 1e6:.3g} ms as the source has it "
+                     f"({verdict.speedup:.2f}x)")
     if plan.micro is not None:
         lines.append(f"    {plan.micro.describe()}")
     elif plan.micro_note:

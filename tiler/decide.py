@@ -1,41 +1,82 @@
-"""Whether tiling a band pays: the predicted memory time of the band tiled, against the same
-band left as it is.
+"""Whether tiling a band pays: the predicted time of the band tiled, against the source's own
+loop nests of its statements left as they are.
 
-The loads are counted with footprints, per loop of the nest as it runs (tile loops, then
-point loops; or the band's own loops untiled). One execution of a loop - all its iterations,
-the loops inside included - touches a footprint of distinct cache lines. For a cache of
-capacity C, the outermost loop whose execution fits in C loads each of its lines once per
-execution, from the next level out: ``misses(C) = executions(loop) * lines(loop)``, the
-fewest over the loops that fit. A level's misses are loads from the level beyond it.
+The time of a nest is the larger of two figures, as in a roofline: the memory time and the
+core time.
 
-Each line costs the latency of the level it comes from divided by the loads a core keeps in
-flight for a stream (prefetchers overlap them), so a streamed array is priced at its
-bandwidth, not as latency-bound misses. A nest without reuse (a matrix-vector product: the
-matrix is read once whatever the order) costs the same tiled and untiled, and the loop
-overhead of tiles makes it slower in practice: it is tiled only when the prediction is
-faster by ``TILING_MARGIN``.
+Memory time. The loads are counted with footprints, per loop of the nest as it runs (tile
+loops, then point loops; or the statement's own loops untiled). One execution of a loop - all
+its iterations, the loops inside included - touches a footprint of distinct cache lines. For
+a cache of capacity C, the outermost loop whose execution fits in C loads each of its lines
+once per execution, from the next level out: ``misses(C) = executions(loop) * lines(loop)``,
+the fewest over the loops that fit. A level's misses are loads from the level beyond it, each
+priced at the streaming bandwidth the probe measured there (or, unmeasured, at its latency
+over the loads a core keeps in flight for a stream).
+
+Core time. Each statement instance issues its memory references that move with the innermost
+loop (the others stay in registers) and one operation per operand it combines; the core issues
+them at the rate of the probe's streaming read inside L1, divided by the vector width where
+the innermost loop vectorises: every moving reference walks it with stride one, it carries no
+dependence that a vector would break, and it is not a floating-point reduction (which the
+compiler keeps in source order). A reduction that is not vectorised is a chain of dependent
+additions, one link per product added in each instance, each about as long as a load that hits L1 (4-5 cycles on
+current cores). Register tiles (``tiler.transform.register``) keep Mr x Nr accumulators in
+flight and load each operand once per row or per vector of the micro-tile.
+
+A nest without reuse (a matrix-vector product: the matrix is read once whatever the order)
+costs the same tiled and untiled, and the loop overhead of tiles makes it slower in practice:
+it is tiled only when the prediction is faster by ``TILING_MARGIN``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from tiler.footprint import BandShape, footprint_many
+from tiler.footprint import UNKNOWN_PARAMETER_VALUE, BandShape, footprint_many
 from tiler.hierarchy import Hierarchy
 from tiler.tilesize import level_budgets_and_latencies
+from tiler.transform.register import MicroKernel
 
 # Tiling must be predicted this much faster than leaving the band alone: tile loops, shorter
 # inner loops and broken prefetch streams cost 5-30% on nests without reuse (measured on the
 # matrix-vector kernels and 1-D stencils, where every tiler lost against the original).
 TILING_MARGIN = 1.25
-# Loads a core keeps in flight for a prefetched stream: a line from a level costs its latency
-# divided by this (Zen 3 and recent Intel cores track 20-24 L1 misses; streams reach 10-16).
+# Loads a core keeps in flight for a prefetched stream: without a measured bandwidth, a line
+# from a level costs its latency divided by this (Zen 3 and recent Intel cores track 20-24 L1
+# misses; streams reach 10-16).
 LINES_IN_FLIGHT = 12.0
+# The fraction of a level that a working set may fill and still be served by it, as a time
+# is predicted: a sweep over a set that fits hits with LRU replacement, conflict misses take
+# the rest. (The size model leaves more room, ``tiler.tilesize.LEVEL_FRACTION``: a tile it
+# picks must fit with the next one in flight.)
+HELD_FRACTION = 0.9
+# The probe's streaming read inside L1 is of 16-byte vectors: its bandwidth over this is the
+# loads the core issues per ns.
+PROBE_LOAD_BYTES = 16
+# Scalar code spends issue slots on its own address arithmetic and loop control, which vector
+# code shares out over its lanes: it issues its references at this fraction of the rate (the
+# suite's time-tiled stencils, scalar, ran at 0.4 of it on an AVX-512 core).
+SCALAR_ISSUE_FRACTION = 0.5
+# Without a measured L1 bandwidth: the loads issued per L1 latency (3 a cycle, 4-5 cycles).
+LOADS_PER_L1_LATENCY = 12.0
+
+
+@dataclass(frozen=True)
+class Code:
+    """What the core runs for a plan: the band member innermost in the code, the bytes of a
+    vector register (the element size gives the lanes), and the register tile, if any."""
+
+    innermost: int
+    vector_bytes: int = 8
+    micro: MicroKernel | None = None
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """The predicted memory time of a band tiled and untiled, and whether to tile it."""
+    """The predicted time of a band tiled and of its statements as the source has them, and
+    whether to tile it."""
 
     tiled_ns: float
     untiled_ns: float
@@ -48,37 +89,84 @@ class Verdict:
 
 
 def _line_costs(hierarchy: Hierarchy) -> tuple[np.ndarray, np.ndarray]:
-    """Return the budgets of the levels (as the size model counts them) and the cost of one
-    streamed line from each level and from memory (last entry)."""
-    budgets, latencies = level_budgets_and_latencies(hierarchy)
-    return budgets, latencies / LINES_IN_FLIGHT
+    """Return the bytes each level holds of a working set and the cost (ns) of
+    one streamed line from each level and from memory (last entry)."""
+    _, latencies = level_budgets_and_latencies(hierarchy)
+    budgets = np.array([level.size_bytes * HELD_FRACTION for level in hierarchy.levels])
+    bandwidths = [level.bandwidth_bytes_per_ns for level in hierarchy.levels]
+    bandwidths.append(hierarchy.memory_bandwidth_bytes_per_ns)
+    cost = np.array([hierarchy.line_bytes / bandwidth if bandwidth else latency / LINES_IN_FLIGHT
+                     for bandwidth, latency in zip(bandwidths, latencies)])
+    return budgets, cost
+
+
+def issue_rate(hierarchy: Hierarchy) -> float:
+    """Return the memory operations (and, on as many ports, arithmetic operations) the core
+    issues per ns."""
+    l1 = hierarchy.levels[0] if hierarchy.levels else None
+    if l1 is not None and l1.bandwidth_bytes_per_ns:
+        return l1.bandwidth_bytes_per_ns / PROBE_LOAD_BYTES
+    latency = l1.latency_ns if l1 is not None and l1.latency_ns else 1.0
+    return LOADS_PER_L1_LATENCY / latency
+
+
+def _link_ns(hierarchy: Hierarchy) -> float:
+    """Return the time of one dependent floating-point operation (see the module doc)."""
+    l1 = hierarchy.levels[0] if hierarchy.levels else None
+    return l1.latency_ns if l1 is not None and l1.latency_ns else 1.0
 
 
 def _loops(shape: BandShape, sizes: tuple[int, ...], order: tuple[int, ...]
-           ) -> list[tuple[str, int, int]]:
+           ) -> list[tuple[str, int, float]]:
     """Return the loops of the band tiled with ``sizes`` (a size as large as the trip count:
-    no tile loop), outermost first, as (kind, member, trip count)."""
+    no tile loop), outermost first, as (kind, member, trip count, on average)."""
     trips = shape.trip_counts
-    loops = [("tile", m, -(-trips[m] // sizes[m])) for m in range(shape.members)
-             if sizes[m] < trips[m]]
-    return loops + [("point", m, min(sizes[m], trips[m])) for m in order]
+    tiles = [-(-trips[m] // sizes[m]) for m in range(shape.members)]
+    loops = [("tile", m, tiles[m]) for m in range(shape.members) if sizes[m] < trips[m]]
+    # a point loop runs the average of its tiles (267 in tiles of 264: 133.5, not 264)
+    return loops + [("point", m, trips[m] / tiles[m]) for m in order]
+
+
+def _micro_loops(shape: BandShape, sizes: tuple[int, ...], order: tuple[int, ...],
+                 micro: MicroKernel) -> list[tuple[str, int, float]]:
+    """Return the loops of the band tiled with ``sizes`` and a register tile inside: the
+    tile loops, the point loops of the members outside the micro-kernel, the blocks of Mr
+    rows and Nr columns, the reduction, then the Mr x Nr points held in registers."""
+    loops = _loops(shape, sizes, order)
+    outer = [loop for loop in loops if loop[0] == "tile"]
+    points = {member: trip for kind, member, trip in loops if kind == "point"}
+    rows = micro.rows
+    blocks = {member: block for member, block in ((rows, micro.mr), (micro.vector, micro.nr))
+              if member is not None}
+    inside = (micro.reduction, *blocks)
+    outer += [("point", m, points[m]) for m in order if m not in inside]
+    outer += [("block", m, max(1.0, points[m] / block)) for m, block in blocks.items()]
+    outer.append(("point", micro.reduction, points[micro.reduction]))
+    return outer + [("register", m, float(min(block, points[m]))) for m, block in blocks.items()]
 
 
 def predicted_ns(shape: BandShape, sizes: tuple[int, ...], order: tuple[int, ...],
-                 hierarchy: Hierarchy) -> float:
+                 hierarchy: Hierarchy, micro: MicroKernel | None = None) -> float:
     """Return the predicted memory time (ns) of the whole band run in tiles of ``sizes``
-    with the point loops in ``order`` (see the module doc)."""
+    with the point loops in ``order`` and the register tile ``micro``, if any (see the
+    module doc)."""
     line = hierarchy.line_bytes
     trips = np.array(shape.trip_counts, dtype=float)
     sizes = tuple(int(min(size, trip)) for size, trip in zip(sizes, shape.trip_counts))
-    loops = _loops(shape, sizes, order)
+    loops = _loops(shape, sizes, order) if micro is None \
+        else _micro_loops(shape, sizes, order, micro)
     extents, executions = [], []
     for depth in range(len(loops) + 1):
         inside = loops[depth:]
         extent = np.ones(shape.members)
-        for kind, member, _ in inside:
-            extent[member] = trips[member] if kind == "tile" else max(
-                extent[member], sizes[member])
+        for kind, member, trip in inside:
+            if kind == "tile":
+                extent[member] = trips[member]
+            elif kind == "block":      # its blocks times the rows (or columns) of one
+                extent[member] = max(extent[member], trip * next(
+                    t for k, m, t in inside if k == "register" and m == member))
+            else:
+                extent[member] = max(extent[member], trip)
         extents.append(extent)
         executions.append(float(np.prod([trip for _, _, trip in loops[:depth]])))
     _, lines = footprint_many(shape, np.array(extents), line)
@@ -93,24 +181,233 @@ def predicted_ns(shape: BandShape, sizes: tuple[int, ...], order: tuple[int, ...
         fits = footprint[1:] * line <= budget
         # (a level too small for one iteration misses every line of every iteration)
         total += float(loads[:-1][fits].min() if fits.any() else loads[-1]) * cost[level + 1]
+    return total * _density(shape)
+
+
+def _density(shape: BandShape) -> float:
+    """Return the fraction of the box of the band's trip counts that holds instances: a
+    skewed band's box (a stencil's time-skewed space) is mostly empty, and its loads scale
+    with the points that exist."""
+    if not shape.instances:
+        return 1.0
+    points = float(np.prod(np.array(shape.trip_counts, dtype=float)))
+    return min(1.0, max(count for _, count in shape.instances) / points)
+
+
+def _references(shape: BandShape, statement: str) -> list:
+    """Return the distinct references of ``statement`` (a repeated one is loaded once)."""
+    seen: dict = {}
+    for access in shape.accesses:
+        if access.statement == statement:
+            seen.setdefault((access.array, access.coefficients, access.offsets,
+                             access.is_write), access)
+    return list(seen.values())
+
+
+def _moves(access, member: int | None) -> bool:
+    return member is not None and any(row[member] for row in access.coefficients)
+
+
+def _stride_one(access, member: int) -> bool:
+    rows = access.coefficients
+    return bool(rows) and abs(rows[-1][member]) == 1 and not any(row[member] for row in rows[:-1])
+
+
+def vectorises(shape: BandShape, statement: str, member: int) -> bool:
+    """Whether the compiler can vectorise ``statement`` along ``member`` innermost: every
+    reference that moves with it walks it with stride one, no write stays in place (a
+    reduction, kept in order without -ffast-math), and no read takes an element a write of
+    the band made in an earlier iteration."""
+    references = _references(shape, statement)
+    moving = [a for a in references if _moves(a, member)]
+    if not moving or any(not _stride_one(a, member) for a in moving):
+        return False
+    if any(a.is_write and not _moves(a, member) for a in references):
+        return False
+    writes = [a for a in shape.accesses if a.is_write and _moves(a, member)]
+    for read in (a for a in references if not a.is_write):
+        for write in writes:
+            if write.array != read.array or write.coefficients != read.coefficients \
+                    or write.offsets[:-1] != read.offsets[:-1]:
+                continue
+            behind = (read.offsets[-1] - write.offsets[-1]) * write.coefficients[-1][member]
+            if behind < 0:
+                return False
+    return True
+
+
+def _element_bytes(references) -> int:
+    writes = [a for a in references if a.is_write]
+    return (writes or references)[0].element_bytes if references else 8
+
+
+def _operations(references) -> float:
+    """Return the arithmetic operations of one instance: one per operand that combines into
+    the value written (``C += alpha * A * B``: A and B, a multiply and a multiply-add); the
+    written reference read back is the accumulator, not an operand."""
+    written = {(a.array, a.coefficients, a.offsets) for a in references if a.is_write}
+    return float(sum(1 for a in references if not a.is_write
+                     and (a.array, a.coefficients, a.offsets) not in written))
+
+
+def _micro_per_instance(references, micro: MicroKernel, rate: float, link: float) -> float:
+    """Return the core time of one instance of the register tile's statement."""
+    lanes = micro.lanes if micro.vectorised else 1
+    loads = 0.0
+    for access in references:
+        if not _moves(access, micro.reduction):
+            continue                                  # an accumulator, in registers
+        if _moves(access, micro.vector):
+            loads += (1.0 if _moves(access, micro.rows) else 1.0 / micro.mr) / lanes
+        elif _moves(access, micro.rows):
+            loads += 1.0 / micro.nr                   # one broadcast per row
+        else:
+            loads += 1.0 / (micro.mr * micro.nr)
+    operations = _operations(references) / lanes
+    return max(max(loads, operations) / rate, link / (micro.mr * micro.nr))
+
+
+def _per_instance(shape: BandShape, statement: str, member: int, vector_bytes: int,
+                  rate: float, link: float) -> float:
+    """Return the core time of one instance of ``statement`` with ``member`` innermost."""
+    references = _references(shape, statement)
+    lanes = max(1, vector_bytes // _element_bytes(references)) \
+        if vectorises(shape, statement, member) else 1
+    moving = sum(1 for a in references if _moves(a, member))
+    operations = _operations(references)
+    held = [a for a in references if a.is_write and not _moves(a, member)]
+    links = 0.0
+    if held and moving:
+        # each product of two operands is one addition into the accumulator (C += A * B:
+        # one link; syr2k's C += A * B + B * A: two)
+        operands = sum(1 for a in references if not a.is_write and not any(
+            a.array == w.array and a.coefficients == w.coefficients and a.offsets == w.offsets
+            for w in held))
+        links = max(1.0, operands / 2)
+    issue = rate if lanes > 1 else rate * SCALAR_ISSUE_FRACTION
+    return max(max(moving, operations) / lanes / issue, links * link)
+
+
+def core_ns(shape: BandShape, code: Code, hierarchy: Hierarchy,
+            sources: dict | None = None) -> float:
+    """Return the predicted core time (ns) of the band's statements run as ``code`` says.
+    A statement with loops of its own inside the band runs them as ``sources`` (statement ->
+    its ``statement_shape``) has them, innermost last."""
+    rate, link = issue_rate(hierarchy), _link_ns(hierarchy)
+    total = 0.0
+    for statement, instances in shape.instances:
+        if code.micro is not None and code.micro.statement in (None, statement) \
+                and (code.micro.vectorised or code.micro.unroll):
+            each = _micro_per_instance(_references(shape, statement), code.micro, rate, link)
+        elif sources is not None and statement in sources \
+                and statement in shape.inner_loops:
+            own = sources[statement]
+            each = _per_instance(own, statement, compiled_order(own)[-1], code.vector_bytes,
+                                 rate, link)
+        else:
+            each = _per_instance(shape, statement, code.innermost, code.vector_bytes, rate,
+                                 link)
+        total += instances * each
     return total
 
 
+def compiled_order(own: BandShape) -> tuple[int, ...]:
+    """Return the order in which the compiler runs a statement's own loops (``own``: its
+    ``statement_shape``): the source's, except that a reduction innermost is swapped with the
+    loop outside it when that loop vectorises the statement (gcc -O3 vectorises such an outer
+    loop: a matrix-vector product down the columns), and its subscripts are all affine."""
+    order = tuple(range(own.members))
+    if own.members < 2 or own.irregular:
+        return order
+    (statement, _), = own.instances or ((own.statements[0], 0.0),)
+    inner, outer = order[-1], order[-2]
+    reduction = any(a.is_write and not _moves(a, inner) for a in own.accesses)
+    if reduction and not vectorises(own, statement, inner) and vectorises(own, statement, outer):
+        return order[:-2] + (inner, outer)
+    return order
+
+
+def source_ns(sources: dict, hierarchy: Hierarchy, vector_bytes: int) -> float:
+    """Return the predicted time (ns) of each statement's own nest as the compiled source
+    runs it, one after another (``sources``: statement -> its ``statement_shape``)."""
+    total = 0.0
+    for own in sources.values():
+        order = compiled_order(own)
+        memory = predicted_ns(own, own.trip_counts, order, hierarchy)
+        core = core_ns(own, Code(order[-1], vector_bytes), hierarchy)
+        total += max(memory, core)
+    return total
+
+
+def judging_hierarchy(hierarchy: Hierarchy) -> Hierarchy:
+    """Return the hierarchy a decision is made for: each measured level at the high end of
+    its interval. The tiles fit at the low end (``tiler.tilesize.sizing_hierarchy``); the
+    source's own working sets are given the benefit of the doubt, so that a level moving
+    within its interval does not move the decision, and the doubt favours leaving a nest
+    as it is."""
+    levels = tuple(replace(level, size_bytes=level.size_high_bytes)
+                   if level.size_high_bytes else level for level in hierarchy.levels)
+    if any(outer.size_bytes <= inner.size_bytes for inner, outer in zip(levels, levels[1:])):
+        return hierarchy
+    return replace(hierarchy, levels=levels)
+
+
+# A statement with fewer instances than this fraction of the band's largest one (a
+# factorisation's diagonal step beside its update) is left out of the judgement.
+MINOR_FRACTION = 0.01
+
+
+def _major(shape: BandShape) -> BandShape:
+    """Return ``shape`` without the statements that take a negligible share of its instances."""
+    if not shape.instances:
+        return shape
+    most = max(count for _, count in shape.instances)
+    kept = {name for name, count in shape.instances if count >= MINOR_FRACTION * most}
+    if len(kept) == len(shape.instances):
+        return shape
+    return replace(shape, accesses=tuple(a for a in shape.accesses if a.statement in kept),
+                   statements=tuple(name for name in shape.statements if name in kept),
+                   instances=tuple(item for item in shape.instances if item[0] in kept),
+                   inner_loops=tuple(name for name in shape.inner_loops if name in kept))
+
+
 def judge(shape: BandShape, sizes: tuple[int, ...], order: tuple[int, ...],
-          hierarchy: Hierarchy) -> Verdict:
-    """Return whether the band is worth tiling with ``sizes`` and point ``order`` rather
-    than left with its members in their own order, untiled."""
+          hierarchy: Hierarchy, code: Code | None = None, sources: dict | None = None
+          ) -> Verdict:
+    """Return whether the band is worth tiling with ``sizes``, point ``order`` and ``code``
+    (default: plain point loops, no vector unit) rather than left as the source has its
+    statements (``sources``: statement -> ``statement_shape``; default: the band's own
+    members untiled, in member order)."""
     members = tuple(range(shape.members))
-    tiled = predicted_ns(shape, sizes, order, hierarchy)
-    untiled = predicted_ns(shape, shape.trip_counts, members, hierarchy)
-    if any(shape.estimated):
-        return Verdict(tiled, untiled, True, "a size is unknown: tiled on the size model alone")
-    worth = untiled >= TILING_MARGIN * tiled
+    code = code or Code(order[-1])
+    hierarchy = judging_hierarchy(hierarchy)
+    shape = _major(shape)
+    if sources is not None:
+        sources = {name: own for name, own in sources.items() if name in shape.statements}
+    if sources is not None and any(not float(value).is_integer() for access in shape.accesses
+                                   for row in access.coefficients for value in row):
+        # A statement of fewer loops spread over the band's members (a triangular
+        # factorisation's diagonal step) moves its references by fractions of a member: their
+        # boxes are too rough to weigh against the source's own nests.
+        return Verdict(0.0, 0.0, True, "references move by fractions of the band's members: "
+                       "tiled on the size model alone")
+    micro = code.micro if code.micro is not None and (
+        code.micro.vectorised or code.micro.unroll) else None
+    tiled = max(predicted_ns(shape, sizes, order, hierarchy, micro),
+                core_ns(shape, code, hierarchy, sources))
+    if sources is not None:
+        untiled = source_ns(sources, hierarchy, code.vector_bytes)
+    else:
+        untiled = max(predicted_ns(shape, shape.trip_counts, members, hierarchy),
+                      core_ns(shape, Code(members[-1], code.vector_bytes), hierarchy))
+    worth = bool(untiled >= TILING_MARGIN * tiled)
     ratio = untiled / tiled if tiled > 0 else float("inf")
     reason = (f"predicted {ratio:.2f}x faster tiled ({tiled / 1e6:.3g} ms against "
-              f"{untiled / 1e6:.3g} ms of memory time untiled)")
+              f"{untiled / 1e6:.3g} ms as the source has it)")
     if not worth:
         reason = (f"tiling is predicted {ratio:.2f}x the speed of the nest as it is "
-                  f"({tiled / 1e6:.3g} ms against {untiled / 1e6:.3g} ms of memory time; "
-                  f"it must be {TILING_MARGIN:g}x to pay for the tile loops)")
+                  f"({tiled / 1e6:.3g} ms against {untiled / 1e6:.3g} ms; it must be "
+                  f"{TILING_MARGIN:g}x to pay for the tile loops)")
+    if any(shape.estimated):
+        reason += f" (a size the file does not fix taken as {UNKNOWN_PARAMETER_VALUE})"
     return Verdict(tiled, untiled, worth, reason)

@@ -42,6 +42,12 @@ class BandShape:
     accesses: tuple[AccessShape, ...]
     statements: tuple[str, ...]
     estimated: tuple[bool, ...] = ()     # per member: trip count guessed (unknown parameter)
+    # per statement: its instances, the product of its iterators' ranges (a box, as the
+    # footprints are; a triangle counts twice, in every plan alike)
+    instances: tuple[tuple[str, float], ...] = ()
+    inner_loops: tuple[str, ...] = ()    # the statements with loops of their own in the band
+    skewed: bool = False                 # a member combines several loops of a statement
+    irregular: tuple[str, ...] = ()      # the statements with a subscript that is not affine
 
 
 @dataclass(frozen=True)
@@ -144,12 +150,16 @@ def band_shape(scop: Scop, band: isl.ScheduleNode, parameters: dict[str, int],
     statements = {s.name: s for s in scop.statements}
     shapes: list[AccessShape] = []
     names: list[str] = []
+    counts: list[tuple[str, float]] = []
+    nested: list[str] = []
+    skewed = False
     sets = band.get_domain().get_set_list()
     for index in range(sets.n_set()):
         name = sets.get_at(index).get_tuple_name()
         statement = statements[name]
         names.append(name)
         band_rows, _ = _affine_rows(_map_of(partial, name))
+        skewed = skewed or bool(np.any(np.count_nonzero(band_rows, axis=1) > 1))
         prefix_map = _map_of(prefix, name)
         prefix_rows = _affine_rows(prefix_map)[0] if prefix_map is not None \
             else np.zeros((0, len(statement.iterators)))
@@ -159,6 +169,9 @@ def band_shape(scop: Scop, band: isl.ScheduleNode, parameters: dict[str, int],
         inverse = np.linalg.pinv(whole[:, used]) if len(used) else np.zeros((0, len(whole)))
         to_band = inverse[:, len(prefix_rows):]            # d(used iterators) / d(members)
         statement_domain = statement.domain.intersect_params(fixed)
+        counts.append((name, _instances(statement_domain, len(statement.iterators))))
+        if len(free):
+            nested.append(name)
         free_trips = np.array([max((_extent(statement_domain, int(j)) or 1) - 1, 0)
                                for j in free], dtype=float)
         for access in statement.accesses:
@@ -170,7 +183,31 @@ def band_shape(scop: Scop, band: isl.ScheduleNode, parameters: dict[str, int],
                                       tuple(tuple(float(v) for v in row) for row in np.round(moving, 6)),
                                       tuple(float(v) for v in offsets),
                                       tuple(float(v) for v in inner)))
-    return BandShape(members, trip_counts, tuple(shapes), tuple(sorted(names)), estimated)
+    return BandShape(members, trip_counts, tuple(shapes), tuple(sorted(names)), estimated,
+                     tuple(sorted(counts)), tuple(sorted(nested)), skewed)
+
+
+def _instances(domain: isl.Set, iterators: int) -> float:
+    return float(np.prod([_extent(domain, k) or 1 for k in range(iterators)]))
+
+
+def statement_shape(scop: Scop, statement, parameters: dict[str, int],
+                    element_sizes: dict[str, int]) -> BandShape:
+    """Return the accesses of ``statement`` as functions of its own loops, outermost first:
+    the nest as the source writes it, seen as one band of all its loops."""
+    domain = statement.domain.intersect_params(fix_parameters(scop, parameters))
+    depth = len(statement.iterators)
+    trip_counts = tuple(_extent(domain, k) or 1 for k in range(depth))
+    shapes = []
+    for access in statement.accesses:
+        rows, offsets = _affine_rows(access.footprint_relation)
+        shapes.append(AccessShape(access.array, statement.name, access.is_write,
+                                  element_sizes.get(access.array, DEFAULT_ELEMENT_BYTES),
+                                  tuple(tuple(float(v) for v in row) for row in rows),
+                                  tuple(float(v) for v in offsets), (0.0,) * len(rows)))
+    irregular = (statement.name,) if any(a.shape is not None for a in statement.accesses) else ()
+    return BandShape(depth, trip_counts, tuple(shapes), (statement.name,), (),
+                     ((statement.name, _instances(domain, depth)),), irregular=irregular)
 
 
 def _groups(shape: BandShape) -> dict:

@@ -10,7 +10,7 @@ import islpy as isl
 
 from tiler.codegen import generate_with_deadline, identifiers
 from tiler.deadline import DeadlineExceeded
-from tiler.decide import Verdict, judge
+from tiler.decide import Code, Verdict, judge
 from tiler.dependences import (
     LiveRanges,
     compute_dependences,
@@ -18,7 +18,7 @@ from tiler.dependences import (
     relax_scalar_dependences,
 )
 from tiler.errors import TilerError
-from tiler.footprint import band_shape
+from tiler.footprint import band_shape, statement_shape
 from tiler.frontend import RegionContext, build_scop, find_regions
 from tiler.hierarchy import Hierarchy, default_hierarchy
 from tiler.model import Scop
@@ -56,6 +56,16 @@ from tiler.transform.register import micro_kernels_are_legal, plan_micro_kernel
 # this much of the stride-one score per instance, e.g. one access of 1% of the instances)
 # when it exposes more tileable loops: an O(n^2) statement beside an O(n^3) one.
 STRIDE_TOLERANCE = 0.02
+
+# Another innermost point loop than the size model's is taken when it is predicted this much
+# faster (the prediction is rough; a near tie keeps the order the sizes were chosen for).
+REORDER_MARGIN = 1.2
+
+# ... in a band of at least this many members. In a band of two, moving the reduction's loop
+# out leaves a walk down a column of the other operand innermost, with a store into the
+# array it reads beside it; that measured slower than the chain it avoids (a triangular
+# solve: 0.68x the untiled time, where three-member bands gained 1.06-1.7x).
+REORDER_MEMBERS = 3
 
 # PLUTO's and Polly's default tile size: the size of band members beyond the given sizes.
 DEFAULT_TILE_SIZE = 32
@@ -114,38 +124,77 @@ class TileResult:
     warnings: tuple[str, ...] = ()
 
 
-def _planner(scop: Scop, options: TileOptions, verdicts: list[Verdict] | None = None
-             ) -> Planner:
+def _planner(scop: Scop, options: TileOptions, verdicts: list[Verdict] | None = None,
+             fused: list[bool] | None = None) -> Planner:
     """Return the function that plans the tiling of each band of ``scop``. With the model's
     sizes, a band no loop encloses is left alone (all sizes 1) when tiling it is not
-    predicted to pay (``tiler.decide``); each such judgement is added to ``verdicts``."""
+    predicted to pay against the source's own nests (``tiler.decide``); each such judgement
+    is added to ``verdicts``, and ``fused`` gets an entry for each band whose statements have
+    no vector code together (see ``_unfused_for_vectors``)."""
     given = list(options.tile_sizes or ())
+    sources: dict = {}
+
+    def source_shapes(shape) -> dict:
+        if not sources:
+            sources.update({statement.name: statement_shape(scop, statement,
+                                                            scop.parameter_values,
+                                                            scop.element_bytes)
+                            for statement in scop.statements})
+        return {name: own for name, own in sources.items() if name in shape.statements}
 
     def plan(band: isl.ScheduleNode) -> TilePlan:
         members = band.band_n_member()
         shape = band_shape(scop, band, scop.parameter_values, scop.element_bytes)
         if given:
             sizes = tuple((given + [options.default_size] * members)[:members])
-            return with_micro(TilePlan((sizes,), point_order(shape)), band, shape)
+            planned = noted(with_micro(TilePlan((sizes,), point_order(shape)), band, shape))
+            # predicted for the report and the model's check, never to override the sizes
+            # (and without probing: only for a hierarchy given)
+            if options.hierarchy is None or not judged(band, shape):
+                return planned
+            return replace(planned, verdict=predict(shape, planned, options.hierarchy))
         hierarchy = options.hierarchy or default_hierarchy()
         choice = choose_tile_sizes(shape, hierarchy)
         levels = ((choice.outer_sizes,) if choice.outer_sizes else ()) + (choice.sizes,)
-        planned = with_micro(TilePlan(levels, choice.point_order, choice), band, shape)
-        # A band with vector code inside its tiles is worth tiling whatever the memory
-        # model says. Else, only a band at the top of the region is judged: inside a
-        # sequential loop, tiling also changes what the compiler vectorises (Floyd-Warshall's
-        # band inside its k loop: 4.4x faster tiled, for no change in memory traffic), which
-        # the memory model does not see.
-        # (A band of several statements may get vector code once unfused: see _transform.)
-        vectorised = (planned.micro is not None and planned.micro.vectorised) \
-            or FUSED_NOTE in planned.micro_note
-        if options.decide and not vectorised and band.get_schedule_depth() == 0:
-            verdict = judge(shape, planned.levels[-1], planned.point_order, hierarchy)
-            if verdicts is not None:
-                verdicts.append(verdict)
-            if not verdict.worth_tiling:
-                return TilePlan(((1,) * members,), tuple(range(members)), verdict)
-        return planned
+        planned = noted(with_micro(TilePlan(levels, choice.point_order, choice), band, shape))
+        if not judged(band, shape):
+            return planned
+        verdict = predict(shape, planned, hierarchy)
+        if planned.micro is None and members >= REORDER_MEMBERS:
+            # Plain point loops: the innermost member decides vector code and whether a
+            # reduction chains every instance to the one before; take the fastest predicted.
+            for member in range(members):
+                order = tuple(k for k in planned.point_order if k != member) + (member,)
+                if order == planned.point_order:
+                    continue
+                other = predict(shape, replace(planned, point_order=order), hierarchy)
+                if other.tiled_ns * REORDER_MARGIN < verdict.tiled_ns:
+                    planned, verdict = replace(planned, point_order=order), other
+        if verdicts is not None:
+            verdicts.append(verdict)
+        if options.decide and not verdict.worth_tiling:
+            return TilePlan(((1,) * members,), tuple(range(members)), verdict,
+                            micro_note=planned.micro_note)
+        return replace(planned, verdict=verdict)
+
+    def judged(band: isl.ScheduleNode, shape) -> bool:
+        # A band at the top of the region is judged, and a skewed one anywhere. Inside a
+        # sequential loop, tiling a band of the source's own loops also changes what the
+        # compiler vectorises across the enclosing loop's iterations (Floyd-Warshall's band
+        # inside its k loop: 4.4x faster tiled, for no change in memory traffic), which the
+        # model does not see; a skewed band loses the source's vector code wherever it is.
+        return band.get_schedule_depth() == 0 or shape.skewed
+
+    def predict(shape, planned: TilePlan, hierarchy: Hierarchy) -> Verdict:
+        vector_bytes = (options.target or detect_target()).vector_bytes
+        code = Code(planned.point_order[-1], vector_bytes, planned.micro)
+        return judge(shape, planned.levels[-1], planned.point_order, hierarchy, code,
+                     source_shapes(shape))
+
+    def noted(tile_plan: TilePlan) -> TilePlan:
+        if FUSED_NOTE in tile_plan.micro_note and fused is not None:
+            fused.append(True)
+        return tile_plan
 
     def with_micro(tile_plan: TilePlan, band: isl.ScheduleNode, shape) -> TilePlan:
         if not options.register_tiles:
@@ -225,10 +274,11 @@ def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ..
     bands: list[TiledBand] = []
     verdicts: list[Verdict] = []
     if options.tile:
-        planner = _planner(scop, options, verdicts)
+        fused: list[bool] = []
+        planner = _planner(scop, options, verdicts, fused)
         untiled = schedule
         schedule, bands = tile_schedule(untiled, planner, options.parallel)
-        if source != "isl-nofuse" and any(FUSED_NOTE in band.plan.micro_note for band in bands):
+        if source != "isl-nofuse" and fused:
             judged = len(verdicts)
             fused = source
             schedule, source, bands = _unfused_for_vectors(scop, deps, live_ranges, planner,

@@ -32,6 +32,7 @@ class TilePlan:
     details: object = None        # what the size model reports about its choice, if it chose
     micro: MicroKernel | None = None     # the register tile of the point loops, if any
     micro_note: str = ""                 # why there is none
+    verdict: object = None               # the predicted times (tiler.decide), if judged
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def tile_schedule(schedule: isl.Schedule, plan_for: Planner, parallel: bool = Fa
                     node = register_tile(node, plan.micro, plan.point_order,
                                          f"{MICRO_MARK}_{len(tiled)}")
                 tiled.append(TiledBand(TilePlan(tuple(levels), plan.point_order, plan.details,
-                                                plan.micro, plan.micro_note),
+                                                plan.micro, plan.micro_note, plan.verdict),
                                        names, coincident))
                 node = visit_children(node, in_parallel)
                 for _ in range(steps):
