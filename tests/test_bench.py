@@ -27,10 +27,11 @@ from tiler.bench import (
     suite_to_dict,
 )
 from tiler.bench import variants as bench_variants
-from tiler.bench.command import suite_files
+from tiler.bench.command import settings_from_arguments, suite_files
 from tiler.bench.harness import CONTRACTION_NOTE, CONTRACTION_TOLERANCE
 from tiler.bench.programs import Output, compare_outputs, load_kernel, measure
 from tiler.bench.tune import TUNING_SIZES
+from tiler.errors import TilerError
 from tiler.hierarchy import parse_cache_sizes
 
 HIERARCHY = parse_cache_sizes("48K,1M,32M")
@@ -551,3 +552,39 @@ def test_a_failed_search_counts_each_reason():
     assert status == "wrong"
     assert note == ("no candidate of the search counts: 2 differed from the original's output, "
                     "1 did not build")
+
+
+def test_rank_correlation():
+    from tiler.bench.modelcheck import ranks, spearman
+    assert ranks([3.0, 1.0, 2.0, 1.0]) == [4.0, 1.5, 3.0, 1.5]
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)
+    assert spearman([1, 2], [1, 2]) is None and spearman([1, 1, 1], [1, 2, 3]) is None
+
+
+def test_model_check_predicts_every_candidate(tmp_path, cc, capsys):
+    """--model-check: each of the tuner's candidates gets the model's predicted time, and the
+    report gives the rank correlation with the measured times."""
+    kernel = write_kernel(tmp_path, "transpose", TRANSPOSE)
+    output = tmp_path / "bench.json"
+    args = parse_bench_arguments([str(kernel), "--cc", shlex.join(cc), "--cflags=-O1",
+                                  "--repeat", "1", "--autotune", "exhaustive",
+                                  "--exhaustive-sizes", "2,8,64", "--cache-sizes", "48K,1M,32M",
+                                  "--model-check", "--json", str(output), "--quiet"])
+    assert run_bench_command(args) == 0
+    assert "model check" in capsys.readouterr().out
+    check = json.loads(output.read_text())["kernels"]["transpose"]["model_check"]
+    assert len(check["trials"]) == 9
+    predicted = [trial["predicted_ns"] for trial in check["trials"]]
+    assert all(value is not None and value > 0 for value in predicted)
+    assert len(set(predicted)) > 1                 # the sizes move the prediction
+    assert -1.0 <= check["spearman"] <= 1.0 and check["candidates"] == 9
+
+
+def test_model_check_needs_the_tuner(tmp_path, cc):
+    kernel = write_kernel(tmp_path, "transpose", TRANSPOSE)
+    args = parse_bench_arguments([str(kernel), "--cc", shlex.join(cc), "--autotune", "none",
+                                  "--model-check", "--cache-sizes", "48K,1M,32M"])
+    with pytest.raises(TilerError, match="needs --autotune"):
+        settings_from_arguments(args)

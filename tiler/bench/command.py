@@ -60,6 +60,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs-per-trial", type=positive_int, default=1, metavar="R",
                         help="runs of each tuning candidate, scored by their median (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="the tuner's random seed")
+    parser.add_argument("--model-check", action="store_true",
+                        help="rank the tuner's candidates by the model's predicted time and "
+                        "print the rank correlation (Spearman) with the measured time")
     parser.add_argument("--polly", action="store_true",
                         help="add the original built by clang, and by clang -mllvm -polly")
     parser.add_argument("--polly-cc", metavar="CLANG",
@@ -111,6 +114,9 @@ def settings_from_arguments(args: argparse.Namespace) -> BenchSettings:
     require_compiler(compiler)
     if args.autotune == "optuna":
         import_optuna()
+    if args.model_check and args.autotune == "none":
+        raise TilerError("--model-check ranks the auto-tuner's candidates: it needs "
+                         "--autotune optuna or exhaustive")
     hierarchy = hierarchy_from_arguments(args) or default_hierarchy()
     polly_compiler, polly_note = None, ""
     if args.polly:
@@ -125,7 +131,7 @@ def settings_from_arguments(args: argparse.Namespace) -> BenchSettings:
                          runs_per_trial=args.runs_per_trial, seed=args.seed,
                          polly_compiler=polly_compiler, polly_note=polly_note,
                          hierarchy=hierarchy, relative_tolerance=args.rtol,
-                         timeout_s=args.timeout)
+                         timeout_s=args.timeout, model_check=args.model_check)
 
 
 def kernel_paths(files: list[str], suite: str | None) -> list[Path]:

@@ -58,8 +58,10 @@ from tiler.bench.variants import (
     VARIANT_ORDER,
     TiledText,
     describe_tiling_error,
+    predicted_ns,
     tile_text,
 )
+from tiler.bench.modelcheck import ModelCheck
 from tiler.errors import TilerError
 from tiler.hierarchy import Hierarchy
 
@@ -103,6 +105,7 @@ class BenchSettings:
         hierarchy: the cache hierarchy of the model (``None``: the measured one).
         relative_tolerance: see ``DEFAULT_RELATIVE_TOLERANCE``.
         timeout_s: see ``DEFAULT_TIMEOUT_S``.
+        model_check: also predict each tuning candidate's time (``tiler.bench.modelcheck``).
     """
 
     compiler: tuple[str, ...] = ("gcc",)
@@ -118,6 +121,7 @@ class BenchSettings:
     hierarchy: Hierarchy | None = None
     relative_tolerance: float = DEFAULT_RELATIVE_TOLERANCE
     timeout_s: float = DEFAULT_TIMEOUT_S
+    model_check: bool = False
 
 
 class Progress(Protocol):
@@ -233,6 +237,7 @@ class _KernelBench:
         self.reference_check: str = ""
         self.trial_cache: dict[str, tuple[float | None, str]] = {}
         self.candidate_failures: list[str] = []
+        self.predictions: dict[tuple[int, ...], float | None] = {}
 
     def run(self) -> KernelResult:
         """Build, check and time every variant."""
@@ -264,9 +269,13 @@ class _KernelBench:
         self._time_rounds([p for p in programs.values() if p.binary is not None])
         finished = {name: self._finish(program) for name, program in programs.items()}
         ordered = {name: finished[name] for name in variants if name in finished}
+        check = None
+        if self.settings.model_check and tuning is not None:
+            check = ModelCheck(tuple((trial.sizes, self.predictions.get(trial.sizes),
+                                      trial.seconds) for trial in tuning.trials))
         return KernelResult(self.name, str(self.kernel.path), self.kernel.polybench, ordered,
                             tuning, model.model_s if model else 0.0,
-                            model.pass_s if model else 0.0)
+                            model.pass_s if model else 0.0, model_check=check)
 
     # -- building -------------------------------------------------------------------------
 
@@ -356,6 +365,11 @@ class _KernelBench:
         except TilerError:
             self.candidate_failures.append(TILE_ERROR)
             return None
+        if self.settings.model_check and sizes not in self.predictions:
+            self.predictions[sizes] = predicted_ns(
+                self.kernel.text, str(self.kernel.path), sizes, self.settings.hierarchy,
+                preprocessor_for(self.kernel, self.toolchain)) \
+                if self.settings.hierarchy is not None else None
         key = hashlib.sha256(text.encode("utf-8", errors="surrogateescape")).hexdigest()
         if key not in self.trial_cache:
             self.trial_cache[key] = self._time_candidate(text, f"trial_{key[:12]}")

@@ -7,6 +7,7 @@ import json
 import platform
 from typing import TextIO
 
+from tiler.bench.modelcheck import median_rho
 from tiler.bench.programs import compiler_version
 from tiler.bench.results import KernelResult, SuiteResult, VariantResult
 from tiler.bench.variants import POLLY_FLAGS
@@ -17,6 +18,10 @@ JSON_FORMAT = 1
 # Short forms of the statuses of variants that were not timed, for the table.
 STATUS_LABELS = {"wrong": "WRONG", "tile-error": "tile err", "build-error": "build err",
                  "run-error": "run err", "not-tiled": "untiled", "skipped": "-"}
+
+
+MODEL_CHECK_TITLE = ("model check: rank correlation (Spearman) of predicted and measured time "
+                     "over the tuner's candidates")
 
 
 def suite_to_dict(suite: SuiteResult) -> dict:
@@ -56,7 +61,32 @@ def suite_to_dict(suite: SuiteResult) -> dict:
                     "tuning_s": sum(kernel.tuning.wall_s for kernel in suite.kernels
                                     if kernel.tuning is not None),
                     "model_s": sum(kernel.model_s for kernel in suite.kernels)},
+        "model_check": _model_check_summary(suite),
     }
+
+
+def _model_check_summary(suite: SuiteResult) -> dict | None:
+    if not suite.settings.model_check:
+        return None
+    median, kernels = median_rho([kernel.model_check for kernel in suite.kernels])
+    return {"median_spearman": median, "kernels": kernels}
+
+
+def model_check_rows(suite: SuiteResult) -> tuple[list[str], list[list[str]]]:
+    """Return the model check's table: per kernel, the candidates compared and Spearman's
+    rank correlation of predicted and measured time; the median last."""
+    header = ["kernel", "candidates", "spearman"]
+    rows = []
+    for kernel in suite.kernels:
+        check = kernel.model_check
+        if check is None:
+            rows.append([kernel.name, "-", "-"])
+            continue
+        rho = check.rho
+        rows.append([kernel.name, str(len(check.pairs)), "-" if rho is None else f"{rho:+.2f}"])
+    median, count = median_rho([kernel.model_check for kernel in suite.kernels])
+    rows.append([f"median ({count})", "", "-" if median is None else f"{median:+.2f}"])
+    return header, rows
 
 
 def kernel_to_dict(kernel: KernelResult) -> dict:
@@ -78,7 +108,12 @@ def kernel_to_dict(kernel: KernelResult) -> dict:
             "tuning_s": tuning.wall_s if tuning is not None else None,
             "tuning": search,
             "model_s": kernel.model_s, "pass_s": kernel.pass_s,
-            "default_vs_autotuned": kernel.default_vs_autotuned()}
+            "default_vs_autotuned": kernel.default_vs_autotuned(),
+            "model_check": None if kernel.model_check is None else {
+                "spearman": kernel.model_check.rho,
+                "candidates": len(kernel.model_check.pairs),
+                "trials": [{"sizes": list(sizes), "predicted_ns": predicted, "seconds": seconds}
+                           for sizes, predicted, seconds in kernel.model_check.trials]}}
 
 
 def variant_to_dict(variant: VariantResult, kernel: KernelResult) -> dict:
@@ -170,6 +205,8 @@ def describe_suite(suite: SuiteResult) -> str:
              "speedup over the original (median of runs; original: median seconds ±half range)",
              format_table(header, rows), "", "tile sizes per band",
              format_table(size_header, size_rows)]
+    if suite.settings.model_check:
+        parts += ["", MODEL_CHECK_TITLE, format_table(*model_check_rows(suite))]
     notes = problem_notes(suite)
     if notes:
         parts += ["", *notes]
@@ -187,7 +224,8 @@ def print_report(suite: SuiteResult, stream: TextIO) -> None:
         print(describe_suite(suite), file=stream)
         return
     tables = (("speedup over the original", table_rows(suite)),
-              ("tile sizes per band", sizes_rows(suite)))
+              ("tile sizes per band", sizes_rows(suite))) + (
+        ((MODEL_CHECK_TITLE, model_check_rows(suite)),) if suite.settings.model_check else ())
     # never squeeze a column: a table wider than the terminal wraps, as plain text would
     natural = max(len(format_table(header, rows).splitlines()[0]) + 3 * len(header) + 4
                   for _, (header, rows) in tables)
@@ -198,7 +236,7 @@ def print_report(suite: SuiteResult, stream: TextIO) -> None:
         table = Table(title=title)
         for index, name in enumerate(header):
             table.add_column(name, justify="left" if index == 0 else "right", no_wrap=True)
-        geomean_last = title.startswith("speedup")
+        geomean_last = title.startswith("speedup") or title == MODEL_CHECK_TITLE
         for index, row in enumerate(rows):
             table.add_row(*row, end_section=geomean_last and index == len(rows) - 2)
         console.print(table)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from tiler.bench.modelcheck import ModelCheck
 from tiler.bench.tune import Tuning
 from tiler.bench.variants import VARIANT_ORDER
 
@@ -79,6 +80,7 @@ class KernelResult:
     model_s: float = 0.0
     pass_s: float = 0.0
     error: str = ""
+    model_check: ModelCheck | None = None
 
     def speedup(self, variant: str) -> float | None:
         """Return the original's median over ``variant``'s (``None`` if either is missing)."""

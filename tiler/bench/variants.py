@@ -71,6 +71,19 @@ def tile_text(text: str, filename: str, sizes: Sequence[int] | None,
                      tuple(region.note for region in result.regions))
 
 
+def predicted_ns(text: str, filename: str, sizes: Sequence[int], hierarchy: Hierarchy,
+                 preprocessor: Preprocessor | None = None) -> float | None:
+    """Return the model's predicted time (ns) of ``text`` tiled with ``sizes``: the sum over
+    the bands it judges (``None``: it judges none). Raises ``TilerError`` when the pass
+    rejects the file."""
+    options = pipeline.TileOptions(tile_sizes=tuple(sizes), hierarchy=hierarchy,
+                                   preprocessor=preprocessor or pipeline.DEFAULT_PREPROCESSOR)
+    result = pipeline.tile_source(text, filename, options)
+    verdicts = [band.plan.verdict for region in result.regions for band in region.bands
+                if band.plan.verdict is not None]
+    return sum(verdict.tiled_ns for verdict in verdicts) if verdicts else None
+
+
 @dataclass(frozen=True)
 class PollyToolchain:
     """A clang that runs Polly, or the reason none was found."""
