@@ -178,9 +178,10 @@ def predicted_ns(shape: BandShape, sizes: tuple[int, ...], order: tuple[int, ...
         # A line used again by the next iteration of a loop is still there when one
         # iteration's footprint fits (its reuse distance): loop d keeps its lines across
         # its iterations when depth d + 1 fits, and loads each once per execution.
-        fits = footprint[1:] * line <= budget
+        fits = np.flatnonzero(footprint[1:] * line <= budget)
         # (a level too small for one iteration misses every line of every iteration)
-        total += float(loads[:-1][fits].min() if fits.any() else loads[-1]) * cost[level + 1]
+        depth = int(fits[np.argmin(loads[:-1][fits])]) if len(fits) else len(loads) - 1
+        total += float(loads[depth]) * cost[level + 1]
     return total * _density(shape)
 
 
@@ -312,10 +313,10 @@ def core_ns(shape: BandShape, code: Code, hierarchy: Hierarchy,
 
 
 def compiled_order(own: BandShape) -> tuple[int, ...]:
-    """Return the order in which the compiler runs a statement's own loops (``own``: its
-    ``statement_shape``): the source's, except that a reduction innermost is swapped with the
-    loop outside it when that loop vectorises the statement (gcc -O3 vectorises such an outer
-    loop: a matrix-vector product down the columns), and its subscripts are all affine."""
+    """Return the order in which the compiler's vector code runs a statement's own loops
+    (``own``: its ``statement_shape``): the source's, except that a reduction innermost is
+    swapped with the loop outside it when that loop vectorises the statement and its
+    subscripts are all affine (gcc -O3 vectorises such an outer loop: doitgen's)."""
     order = tuple(range(own.members))
     if own.members < 2 or own.irregular:
         return order
@@ -332,9 +333,9 @@ def source_ns(sources: dict, hierarchy: Hierarchy, vector_bytes: int) -> float:
     runs it, one after another (``sources``: statement -> its ``statement_shape``)."""
     total = 0.0
     for own in sources.values():
-        order = compiled_order(own)
-        memory = predicted_ns(own, own.trip_counts, order, hierarchy)
-        core = core_ns(own, Code(order[-1], vector_bytes), hierarchy)
+        # the outer-loop vector code still walks memory in the source's order
+        memory = predicted_ns(own, own.trip_counts, tuple(range(own.members)), hierarchy)
+        core = core_ns(own, Code(compiled_order(own)[-1], vector_bytes), hierarchy)
         total += max(memory, core)
     return total
 
