@@ -29,7 +29,11 @@ MEMORY_FRACTION = 0.25
 # larger than a cache with LRU-like replacement misses on every load). Working sets smaller than
 # that are read in full.
 WARM_STEPS = 1 << 16
-# Chase steps before timing, once the build has warmed the caches.
+# Chase steps before timing, once the build has warmed the caches, at the least; up to one lap
+# of the cycle as long as that takes no longer than a sample. The build's reads leave a cache
+# near its capacity short of the chase's steady state: on a Sapphire Rapids VM with 4096 steps
+# the first sample of a visit at 1.4-2 MiB (in a 2 MiB L2) took 1.5-4 times the next two, and
+# the L2's end moved with the share of first samples; one lap first, and all three agree.
 CHASE_WARM_STEPS = 1 << 12
 # The latency of a working set is this quantile of its samples: interference only adds latency,
 # so the low end is the machine's own; the minimum alone would follow one lucky sample.
@@ -136,9 +140,10 @@ class Sweep:
         steps = int(min(max(self.settings.sample_ns / self._guess(self.chase, index), 4096),
                         1 << 24))
         count = self.settings.samples_per_visit
-        # The build left the caches as the chase's steady state would; a short chase warm-up
-        # settles what the timer and the loop themselves disturb.
-        warm = min(lines, CHASE_WARM_STEPS)
+        # The build left the caches close to the chase's steady state; a lap of the chase (at
+        # most a sample's worth of loads) settles the rest, and what the timer and the loop
+        # themselves disturb.
+        warm = min(lines, max(CHASE_WARM_STEPS, steps))
         started = time.monotonic()
         # Only a working set that caches hold cheaply is walked again after an interruption:
         # past that the walk costs more than the sample, and misses mostly anyway.
