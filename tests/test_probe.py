@@ -312,7 +312,11 @@ def test_probe_on_this_machine(capsys, monkeypatch):
         assert level.size_low_bytes <= level.size_bytes <= level.size_high_bytes
 
     result, settings = results[0], probe.QUICK
-    assert len(result.sizes) <= len(probe.sweep_sizes(settings, 32 * MIB, 64)) + 8
+    nominal_levels = sysfs_levels()
+    last_level = nominal_levels[-1].size_bytes if nominal_levels else 32 * MIB
+    # The grid, and the sizes added inside the step where each level ends.
+    assert len(result.sizes) <= len(probe.sweep_sizes(settings, last_level, 64)) \
+        + probe.REFINE_POINTS * (len(nominal_levels) or 4)
     assert all(settings.samples_per_visit <= len(samples)
                <= settings.samples_per_visit * settings.max_visits
                for samples in result.chase_samples)
