@@ -86,7 +86,7 @@ class ProbeSettings:
 
 # Quick: 57 sizes from 4 KiB to 64 MiB (65 to 256 MiB under a 480 MiB L3), three sweeps (~0.6 s
 # each on a quiet machine) with ``REFINE_POINTS`` sizes added inside each level's step after the
-# second, then re-measuring, all within 5 s of the process's start (the command's budget is 6 s).
+# first, then re-measuring, all within 5 s of the process's start (the command's budget is 6 s).
 # Full: twice the sizes, to 128 MiB, four sweeps, then re-measuring to 27.5 s of the 30 s (the
 # analysis of 121 sizes takes up to 2 s at a load of 12).
 QUICK = ProbeSettings(4, 4 << 10, 2, 64 << 20, 256 << 20, 3, 3, 0.3e6, 2, 0.01, 3, 5.0, 8)
@@ -242,10 +242,10 @@ def measure(sweep: Sweep, settings: ProbeSettings, deadline: float, hard_deadlin
     nominal last level (past it a visit costs 0.1-0.3 s of warm-up); then ascending sweeps over
     the sizes visited fewer than ``min_rounds`` times that are cheap to visit and those whose
     estimate is uncertain (``max_visits`` at most), with the remaining large sizes after the
-    first such sweep. After that first sweep, sizes are added inside the grid steps where the
+    first such sweep. Before those sweeps, sizes are added inside the grid steps where the
     curve so far puts a level's end (``refined_sizes``; ``max_levels`` is sysfs's count) and
-    visited with the rest. On a machine so loaded that time is up early, the curve has fewer
-    points, not a later end.
+    visited, then with the rest. On a machine so loaded that time is up early, the curve has
+    fewer points, not a later end.
     """
     count = len(sweep.sizes)
 
@@ -265,11 +265,9 @@ def measure(sweep: Sweep, settings: ProbeSettings, deadline: float, hard_deadlin
     if not visit_all([i for i in range(count) if cheap[i] and not sweep.visit_counts[i]],
                      deadline):
         return
+    if not visit_all(sweep.add_sizes(refined_sizes(sweep, max_levels)), deadline):
+        return
     for sweep_number in range(1 << 20):
-        if sweep_number == 1:
-            added = sweep.add_sizes(refined_sizes(sweep, max_levels))
-            if added and not visit_all(added, deadline):
-                return
         errors, visits = sweep.errors(), sweep.visit_counts
         wanted = [i for i in range(len(sweep.sizes))
                   if 0 < visits[i] < settings.max_visits and (
