@@ -50,6 +50,7 @@ from tiler.sweep import (  # noqa: F401
     FULL,
     MIN_SAMPLE_SPREAD,
     QUICK,
+    REFINE_POINTS,
     SAMPLE_ATTEMPTS,
     ProbeSettings,
     Sweep,
@@ -211,9 +212,9 @@ def run_probe(quick: bool = True, progress: Callable[[float], None] | None = Non
         sweep = Sweep(kernels, buffer, sizes, line_bytes, settings, last_level_bytes)
         end = started + settings.budget_s
         measure(sweep, settings, end - ANALYSIS_RESERVE_S, end - ANALYSIS_RESERVE_S / 2,
-                 last_level_bytes, progress)
+                last_level_bytes, progress, len(nominal) or None)
         measured = [i for i, samples in enumerate(sweep.chase) if samples]
-        sizes = [sizes[i] for i in measured]
+        sizes = [sweep.sizes[i] for i in measured]
         samples = [sweep.chase[i] for i in measured]
         triangle_samples = [sweep.triangle[i] for i in measured]
         chase = [low_quantile(values) for values in samples]

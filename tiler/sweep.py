@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tiler.curve import analyse_curve
 from tiler.errors import TilerError
 from tiler.hierarchy import CacheLevel
 
@@ -29,7 +30,11 @@ MEMORY_FRACTION = 0.25
 # larger than a cache with LRU-like replacement misses on every load). Working sets smaller than
 # that are read in full.
 WARM_STEPS = 1 << 16
-# Chase steps before timing, once the build has warmed the caches.
+# Chase steps before timing, once the build has warmed the caches, at the least; up to one lap
+# of the cycle as long as that takes no longer than a sample. The build's reads leave a cache
+# near its capacity short of the chase's steady state: on a Sapphire Rapids VM with 4096 steps
+# the first sample of a visit at 1.4-2 MiB (in a 2 MiB L2) took 1.5-4 times the next two, and
+# the L2's end moved with the share of first samples; one lap first, and all three agree.
 CHASE_WARM_STEPS = 1 << 12
 # The latency of a working set is this quantile of its samples: interference only adds latency,
 # so the low end is the machine's own; the minimum alone would follow one lucky sample.
@@ -51,6 +56,13 @@ REWARM_MAX_LINES = (8 << 20) // 64
 # s) is repeated only while its estimate is uncertain; cheaper ones get ``min_rounds`` visits
 # whatever their spread, since the samples of one visit may share one burst of load.
 EXPENSIVE_VISIT_S = 0.05
+# Sizes added, evenly in octaves, inside the grid step where a first reading of the curve puts
+# each level's end. The end is interpolated between the two sizes around it, and a step much
+# sharper than the grid (a 2 MiB L2 goes from 6 to 20 ns within a tenth of an octave; the quick
+# grid's step is a quarter) lands wherever the interpolation puts it; points inside the step
+# place it. Only steps between cheap sizes are refined: past the last level a visit costs 0.1-0.3
+# s of warm-up.
+REFINE_POINTS = 3
 
 
 @dataclass(frozen=True)
@@ -72,10 +84,11 @@ class ProbeSettings:
     max_visits: int              # visits of one size at most (the work is bounded, not only time)
 
 
-# Quick: 57 sizes from 4 KiB to 64 MiB, three sweeps (~0.6 s each on a quiet machine), then
-# re-measuring, all within 5 s of the process's start (the command's budget is 6 s). Full: twice
-# the sizes, to 128 MiB, four sweeps, then re-measuring to 27.5 s of the 30 s (the analysis of
-# 121 sizes takes up to 2 s at a load of 12).
+# Quick: 57 sizes from 4 KiB to 64 MiB (65 to 256 MiB under a 480 MiB L3), three sweeps (~0.6 s
+# each on a quiet machine) with ``REFINE_POINTS`` sizes added inside each level's step after the
+# first, then re-measuring, all within 5 s of the process's start (the command's budget is 6 s).
+# Full: twice the sizes, to 128 MiB, four sweeps, then re-measuring to 27.5 s of the 30 s (the
+# analysis of 121 sizes takes up to 2 s at a load of 12).
 QUICK = ProbeSettings(4, 4 << 10, 2, 64 << 20, 256 << 20, 3, 3, 0.3e6, 2, 0.01, 3, 5.0, 8)
 FULL = ProbeSettings(8, 4 << 10, 4, 128 << 20, 1 << 30, 4, 3, 0.6e6, 2, 0.005, 5, 27.5, 24)
 
@@ -120,6 +133,7 @@ class Sweep:
         self.visits = 0
         self.disturbed = 0
         self.visit_seconds = [0.0] * len(sizes)
+        self.visit_counts = [0] * len(sizes)
         count = settings.samples_per_visit
         self._out, self._switched = (ctypes.c_double * count)(), (ctypes.c_long * count)()
 
@@ -128,6 +142,7 @@ class Sweep:
         (and one sample of the triangular walk when ``triangle``)."""
         lines = self.sizes[index] // self.line_bytes
         self.visits += 1
+        self.visit_counts[index] += 1
         seed = (index * 0x9E3779B97F4A7C15 + self.visits) % (1 << 64)
         switches = self.kernels.probe_switches()
         if self.kernels.chase_build(self.buffer, lines, self.line_bytes, seed,
@@ -136,9 +151,10 @@ class Sweep:
         steps = int(min(max(self.settings.sample_ns / self._guess(self.chase, index), 4096),
                         1 << 24))
         count = self.settings.samples_per_visit
-        # The build left the caches as the chase's steady state would; a short chase warm-up
-        # settles what the timer and the loop themselves disturb.
-        warm = min(lines, CHASE_WARM_STEPS)
+        # The build left the caches close to the chase's steady state; a lap of the chase (at
+        # most a sample's worth of loads) settles the rest, and what the timer and the loop
+        # themselves disturb.
+        warm = min(lines, max(CHASE_WARM_STEPS, steps))
         started = time.monotonic()
         # Only a working set that caches hold cheaply is walked again after an interruption:
         # past that the walk costs more than the sample, and misses mostly anyway.
@@ -172,46 +188,94 @@ class Sweep:
         """Return the standard error of ln of each size's low quantile."""
         return [low_quantile_error(samples) for samples in self.chase]
 
+    def add_sizes(self, sizes: list[int]) -> list[int]:
+        """Add working sets to the sweep (unvisited) and return their indices; the indices of
+        the others change with them."""
+        new = sorted(set(sizes) - set(self.sizes))
+        old = dict(zip(self.sizes, zip(self.chase, self.triangle, self.visit_seconds,
+                                       self.visit_counts)))
+        self.sizes[:] = sorted(set(self.sizes) | set(new))
+        kept = [old.get(size, ([], [], 0.0, 0)) for size in self.sizes]
+        self.chase = [chase for chase, _, _, _ in kept]
+        self.triangle = [triangle for _, triangle, _, _ in kept]
+        self.visit_seconds = [seconds for _, _, seconds, _ in kept]
+        self.visit_counts = [count for _, _, _, count in kept]
+        return [self.sizes.index(size) for size in new]
+
+
+def refined_sizes(sweep: Sweep, max_levels: int | None) -> list[int]:
+    """Return ``REFINE_POINTS`` sizes inside each cheap grid step where the curve measured so
+    far puts a level's end (none if it shows no level yet)."""
+    measured = [i for i, samples in enumerate(sweep.chase) if samples]
+    if len(measured) < 8:
+        return []
+    sizes = [sweep.sizes[i] for i in measured]
+    try:
+        levels = analyse_curve(sizes, [low_quantile(sweep.chase[i]) for i in measured],
+                               line_bytes=sweep.line_bytes, max_levels=max_levels).levels
+    except TilerError:
+        return []
+    added: list[int] = []
+    for level in levels:
+        above = next((k for k, size in enumerate(sizes) if size > level.size_bytes), None)
+        if not above:
+            continue
+        low, high = sizes[above - 1], sizes[above]
+        if max(sweep.visit_seconds[measured[above - 1]],
+               sweep.visit_seconds[measured[above]]) > EXPENSIVE_VISIT_S:
+            continue
+        for k in range(1, REFINE_POINTS + 1):
+            size = low * (high / low) ** (k / (REFINE_POINTS + 1))
+            lines = round(size / sweep.line_bytes)
+            if low < lines * sweep.line_bytes < high:
+                added.append(lines * sweep.line_bytes)
+    return added
+
 
 def measure(sweep: Sweep, settings: ProbeSettings, deadline: float, hard_deadline: float,
-             last_level_bytes: int, progress: Callable[[float], None] | None) -> None:
+             last_level_bytes: int, progress: Callable[[float], None] | None,
+             max_levels: int | None = None) -> None:
     """Visit the sizes in the order that keeps a curve readable whenever time runs out.
 
     First every fourth size and the largest (past ``deadline`` only while ``hard_deadline``
     allows: a curve needs them all); then, while time lasts, the other sizes up to half the
     nominal last level (past it a visit costs 0.1-0.3 s of warm-up); then ascending sweeps over
-    the sizes visited
-    fewer than ``min_rounds`` times that are cheap to visit and those whose estimate is
-    uncertain (``max_visits`` at most), with the remaining large sizes after the first such
-    sweep. On a machine so loaded that time is up early, the curve has fewer points, not a
-    later end.
+    the sizes visited fewer than ``min_rounds`` times that are cheap to visit and those whose
+    estimate is uncertain (``max_visits`` at most), with the remaining large sizes after the
+    first such sweep. Before those sweeps, sizes are added inside the grid steps where the
+    curve so far puts a level's end (``refined_sizes``; ``max_levels`` is sysfs's count) and
+    visited, then with the rest. On a machine so loaded that time is up early, the curve has
+    fewer points, not a later end.
     """
     count = len(sweep.sizes)
-    cheap = [size <= last_level_bytes // 2 for size in sweep.sizes]
-    forced = sorted(set(range(0, count, 4)) | {count - 1})
-    visits = [0] * count
 
     def visit_all(indices: list[int], until: float) -> bool:
         for index in indices:
             if time.monotonic() >= until:
                 return False
-            sweep.visit(index, triangle=visits[index] < settings.triangle_rounds)
-            visits[index] += 1
+            sweep.visit(index, triangle=sweep.visit_counts[index] < settings.triangle_rounds)
             if progress:
                 progress(time.monotonic())
         return True
 
+    cheap = [size <= last_level_bytes // 2 for size in sweep.sizes]
+    forced = sorted(set(range(0, count, 4)) | {count - 1})
     if not visit_all(forced, hard_deadline):
         return
-    if not visit_all([i for i in range(count) if cheap[i] and not visits[i]], deadline):
+    if not visit_all([i for i in range(count) if cheap[i] and not sweep.visit_counts[i]],
+                     deadline):
+        return
+    if not visit_all(sweep.add_sizes(refined_sizes(sweep, max_levels)), deadline):
         return
     for sweep_number in range(1 << 20):
-        errors = sweep.errors()
-        wanted = [i for i in range(count) if 0 < visits[i] < settings.max_visits and (
-            errors[i] > settings.target_error
-            or (visits[i] < settings.min_rounds and sweep.visit_seconds[i] <= EXPENSIVE_VISIT_S))]
+        errors, visits = sweep.errors(), sweep.visit_counts
+        wanted = [i for i in range(len(sweep.sizes))
+                  if 0 < visits[i] < settings.max_visits and (
+                      errors[i] > settings.target_error
+                      or (visits[i] < settings.min_rounds
+                          and sweep.visit_seconds[i] <= EXPENSIVE_VISIT_S))]
         if sweep_number == 0:
-            wanted += [i for i in range(count) if not visits[i]]
+            wanted += [i for i in range(len(sweep.sizes)) if not visits[i]]
         if not wanted or not visit_all(wanted, deadline):
             return
 

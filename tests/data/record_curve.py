@@ -1,7 +1,7 @@
 """Record one probe run's raw chase samples as a test data file (see README.md here).
 
 Run from the repository root: python3 tests/data/record_curve.py NAME "what the machine was
-doing" [--full]
+doing" [--full]; NAME may name a directory here too (sapphire_rapids/quick_quiet_1).
 """
 
 import json
@@ -27,6 +27,7 @@ def main() -> None:
             "chase_samples": [[round(v, 4) for v in s] for s in result.chase_samples],
             "triangle_ns": [round(v, 4) for v in result.triangle_ns]}
     path = Path(__file__).parent / f"{name}.json"
+    path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(data) + "\n")
     print(path, result.load_average, round(result.seconds, 1), data["levels_found"])
 
