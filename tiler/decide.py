@@ -19,9 +19,11 @@ them at the rate of the probe's streaming read inside L1, divided by the vector 
 the innermost loop vectorises: every moving reference walks it with stride one, it carries no
 dependence that a vector would break, and it is not a floating-point reduction (which the
 compiler keeps in source order). A reduction that is not vectorised is a chain of dependent
-additions, one link per product added in each instance, each about as long as a load that hits L1 (4-5 cycles on
-current cores). Register tiles (``tiler.transform.register``) keep Mr x Nr accumulators in
-flight and load each operand once per row or per vector of the micro-tile.
+multiply-adds, one link per product added in each instance, each about as long as a load that
+hits L1 (4-5 cycles on current cores); one whose operands walk the loop with stride one is
+vectorised in order by gcc (a fold-left), a chain of plain additions, half that. Register
+tiles (``tiler.transform.register``) keep Mr x Nr accumulators in flight and load each
+operand once per row or per vector of the micro-tile.
 
 A nest without reuse (a matrix-vector product: the matrix is read once whatever the order)
 costs the same tiled and untiled, and the loop overhead of tiles makes it slower in practice:
@@ -52,6 +54,11 @@ LINES_IN_FLIGHT = 12.0
 # the rest. (The size model leaves more room, ``tiler.tilesize.LEVEL_FRACTION``: a tile it
 # picks must fit with the next one in flight.)
 HELD_FRACTION = 0.9
+# A floating-point addition takes about this fraction of an L1 hit (2-3 cycles against 4-5):
+# the link of a reduction the compiler vectorises in order, where the chain is of additions
+# only (a reduction of products kept scalar is a chain of multiply-adds, an L1 hit each).
+# Measured: a dependent chain of additions ran at 0.57 ns a link on a core with a 1.22 ns L1.
+ADDITION_FRACTION = 0.5
 # The probe's streaming read inside L1 is of 16-byte vectors: its bandwidth over this is the
 # loads the core issues per ns.
 PROBE_LOAD_BYTES = 16
@@ -285,8 +292,22 @@ def _per_instance(shape: BandShape, statement: str, member: int, vector_bytes: i
             a.array == w.array and a.coefficients == w.coefficients and a.offsets == w.offsets
             for w in held))
         links = max(1.0, operands / 2)
+        if _folds(references, held, member):
+            # gcc vectorises the loads and products and adds them into the accumulator one
+            # by one, in source order: a chain of plain additions, no multiply-add in it
+            lanes = max(1, vector_bytes // _element_bytes(references))
+            link *= ADDITION_FRACTION
     issue = rate if lanes > 1 else rate * SCALAR_ISSUE_FRACTION
     return max(max(moving, operations) / lanes / issue, links * link)
+
+
+def _folds(references, held, member: int) -> bool:
+    """Whether the compiler vectorises a reduction along ``member`` in order (a fold-left):
+    every reference that moves walks it with stride one, and none is of an accumulator's
+    array (which the compiler could not tell apart from the accumulator)."""
+    moving = [a for a in references if _moves(a, member)]
+    accumulators = {a.array for a in held}
+    return all(_stride_one(a, member) and a.array not in accumulators for a in moving)
 
 
 def core_ns(shape: BandShape, code: Code, hierarchy: Hierarchy,
