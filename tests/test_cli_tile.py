@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,9 @@ def test_default_sizes_come_from_the_cache_model(tmp_path, capsys):
                  "--always-tile"]) == 0
     captured = capsys.readouterr()
     assert "footprint of one tile" in captured.err and "held by L1" in captured.err
+    # the predicted times of the plan, of the source and of the 32-cube beside it
+    assert re.search(r"predicted time: [\d.e+]+ ms tiled, [\d.e+]+ ms as the source has it "
+                     r"\([\d.]+x\); runner-up 32x32: [\d.e+]+ ms", captured.err), captured.err
     assert "c0 += 32;" not in captured.out      # not the fixed default
 
 

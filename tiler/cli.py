@@ -119,9 +119,11 @@ def _describe_band(band) -> list[str]:
                      f"in {choice.seconds * 1000:.1f} ms")
     verdict = plan.verdict
     if verdict is not None and verdict.tiled_ns > 0:
+        runner_up = "" if plan.runner_up is None else (
+            f"; runner-up {plan.runner_up[0]}: {plan.runner_up[1] / 1e6:.3g} ms")
         lines.append(f"    predicted time: {verdict.tiled_ns / 1e6:.3g} ms tiled, "
                      f"{verdict.untiled_ns / 1e6:.3g} ms as the source has it "
-                     f"({verdict.speedup:.2f}x)")
+                     f"({verdict.speedup:.2f}x){runner_up}")
     if plan.micro is not None:
         lines.append(f"    {plan.micro.describe()}")
     elif plan.micro_note:

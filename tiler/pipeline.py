@@ -160,16 +160,25 @@ def _planner(scop: Scop, options: TileOptions, verdicts: list[Verdict] | None = 
         if not judged(band, shape):
             return planned
         verdict = predict(shape, planned, hierarchy)
+        # The alternatives, priced by the same model: PLUTO's and Polly's cube of 32 (shown in
+        # the report, never taken: the model ranks sizes less well than it decides), and for
+        # plain point loops of enough members each innermost member, where the innermost one
+        # decides vector code and whether a reduction chains every instance to the one before.
+        cube = with_micro(TilePlan(((options.default_size,) * members,), point_order(shape)),
+                          band, shape, resize=False)
+        runner_up = ("x".join([str(options.default_size)] * members),
+                     predict(shape, cube, hierarchy).tiled_ns)
         if planned.micro is None and members >= REORDER_MEMBERS:
-            # Plain point loops: the innermost member decides vector code and whether a
-            # reduction chains every instance to the one before; take the fastest predicted.
             for member in range(members):
                 order = tuple(k for k in planned.point_order if k != member) + (member,)
                 if order == planned.point_order:
                     continue
                 other = predict(shape, replace(planned, point_order=order), hierarchy)
                 if other.tiled_ns * REORDER_MARGIN < verdict.tiled_ns:
+                    label = "point order " + ", ".join(map(str, planned.point_order))
+                    runner_up = min(runner_up, (label, verdict.tiled_ns), key=lambda r: r[1])
                     planned, verdict = replace(planned, point_order=order), other
+        planned = replace(planned, runner_up=runner_up)
         if verdicts is not None:
             verdicts.append(verdict)
         if options.decide and not verdict.worth_tiling:
@@ -196,7 +205,8 @@ def _planner(scop: Scop, options: TileOptions, verdicts: list[Verdict] | None = 
             fused.append(True)
         return tile_plan
 
-    def with_micro(tile_plan: TilePlan, band: isl.ScheduleNode, shape) -> TilePlan:
+    def with_micro(tile_plan: TilePlan, band: isl.ScheduleNode, shape,
+                   resize: bool = True) -> TilePlan:
         if not options.register_tiles:
             return tile_plan
         target = options.target or detect_target()
@@ -205,7 +215,7 @@ def _planner(scop: Scop, options: TileOptions, verdicts: list[Verdict] | None = 
                                    options.micro_tile)
         if isinstance(kernel, str):
             return replace(tile_plan, micro_note=kernel)
-        if not given:
+        if not given and resize:
             # The micro-kernel decides the sizes around it (tiler.tilesize).
             sizes = micro_kernel_sizes(shape, tile_plan.levels[-1], kernel.rows,
                                        kernel.vector, kernel.reduction, kernel.mr, kernel.nr,

@@ -33,6 +33,7 @@ class TilePlan:
     micro: MicroKernel | None = None     # the register tile of the point loops, if any
     micro_note: str = ""                 # why there is none
     verdict: object = None               # the predicted times (tiler.decide), if judged
+    runner_up: tuple[str, float] | None = None   # the best plan not taken and its predicted ns
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,8 @@ def tile_schedule(schedule: isl.Schedule, plan_for: Planner, parallel: bool = Fa
                     node = register_tile(node, plan.micro, plan.point_order,
                                          f"{MICRO_MARK}_{len(tiled)}")
                 tiled.append(TiledBand(TilePlan(tuple(levels), plan.point_order, plan.details,
-                                                plan.micro, plan.micro_note, plan.verdict),
+                                                plan.micro, plan.micro_note, plan.verdict,
+                                                plan.runner_up),
                                        names, coincident))
                 node = visit_children(node, in_parallel)
                 for _ in range(steps):
