@@ -38,7 +38,7 @@ import numpy as np
 
 from tiler.footprint import UNKNOWN_PARAMETER_VALUE, BandShape, footprint_many
 from tiler.hierarchy import Hierarchy
-from tiler.tilesize import level_budgets_and_latencies
+from tiler.tilesize import hierarchy_at, level_budgets_and_latencies
 from tiler.transform.register import MicroKernel
 
 # Tiling must be predicted this much faster than leaving the band alone: tile loops, shorter
@@ -113,14 +113,13 @@ def issue_rate(hierarchy: Hierarchy) -> float:
     l1 = hierarchy.levels[0] if hierarchy.levels else None
     if l1 is not None and l1.bandwidth_bytes_per_ns:
         return l1.bandwidth_bytes_per_ns / PROBE_LOAD_BYTES
-    latency = l1.latency_ns if l1 is not None and l1.latency_ns else 1.0
-    return LOADS_PER_L1_LATENCY / latency
+    return LOADS_PER_L1_LATENCY / _link_ns(hierarchy)
 
 
 def _link_ns(hierarchy: Hierarchy) -> float:
-    """Return the time of one dependent floating-point operation (see the module doc)."""
-    l1 = hierarchy.levels[0] if hierarchy.levels else None
-    return l1.latency_ns if l1 is not None and l1.latency_ns else 1.0
+    """Return the time of one dependent floating-point operation, an L1 hit's (see the
+    module doc; unmeasured, the size model's default)."""
+    return float(level_budgets_and_latencies(hierarchy)[1][0])
 
 
 def _loops(shape: BandShape, sizes: tuple[int, ...], order: tuple[int, ...]
@@ -288,10 +287,7 @@ def _per_instance(shape: BandShape, statement: str, member: int, vector_bytes: i
     if held and moving:
         # each product of two operands is one addition into the accumulator (C += A * B:
         # one link; syr2k's C += A * B + B * A: two)
-        operands = sum(1 for a in references if not a.is_write and not any(
-            a.array == w.array and a.coefficients == w.coefficients and a.offsets == w.offsets
-            for w in held))
-        links = max(1.0, operands / 2)
+        links = max(1.0, operations / 2)
         if _folds(references, held, member):
             # gcc vectorises the loads and products and adds them into the accumulator one
             # by one, in source order: a chain of plain additions, no multiply-add in it
@@ -341,7 +337,7 @@ def compiled_order(own: BandShape) -> tuple[int, ...]:
     order = tuple(range(own.members))
     if own.members < 2 or own.irregular:
         return order
-    (statement, _), = own.instances or ((own.statements[0], 0.0),)
+    statement = own.statements[0]
     inner, outer = order[-1], order[-2]
     reduction = any(a.is_write and not _moves(a, inner) for a in own.accesses)
     if reduction and not vectorises(own, statement, inner) and vectorises(own, statement, outer):
@@ -367,11 +363,7 @@ def judging_hierarchy(hierarchy: Hierarchy) -> Hierarchy:
     source's own working sets are given the benefit of the doubt, so that a level moving
     within its interval does not move the decision, and the doubt favours leaving a nest
     as it is."""
-    levels = tuple(replace(level, size_bytes=level.size_high_bytes)
-                   if level.size_high_bytes else level for level in hierarchy.levels)
-    if any(outer.size_bytes <= inner.size_bytes for inner, outer in zip(levels, levels[1:])):
-        return hierarchy
-    return replace(hierarchy, levels=levels)
+    return hierarchy_at(hierarchy, "high")
 
 
 # A statement with fewer instances than this fraction of the band's largest one (a

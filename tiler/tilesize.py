@@ -244,8 +244,15 @@ def sizing_hierarchy(hierarchy: Hierarchy) -> Hierarchy:
     is the one whose worst case over the interval is best; and a level that moves within its
     interval, as it does between two probe runs on a loaded machine, does not move the sizes.
     """
-    levels = tuple(dataclasses.replace(level, size_bytes=level.size_low_bytes)
-                   if level.size_low_bytes else level for level in hierarchy.levels)
+    return hierarchy_at(hierarchy, "low")
+
+
+def hierarchy_at(hierarchy: Hierarchy, end: str) -> Hierarchy:
+    """Return the hierarchy with each measured level at the ``low`` or ``high`` end of its
+    interval (itself where there are none, or where the ends would not nest)."""
+    key = "size_low_bytes" if end == "low" else "size_high_bytes"
+    levels = tuple(dataclasses.replace(level, size_bytes=getattr(level, key))
+                   if getattr(level, key) else level for level in hierarchy.levels)
     if any(outer.size_bytes <= inner.size_bytes for inner, outer in itertools.pairwise(levels)):
         return hierarchy
     return dataclasses.replace(hierarchy, levels=levels)

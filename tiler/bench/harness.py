@@ -58,7 +58,6 @@ from tiler.bench.variants import (
     VARIANT_ORDER,
     TiledText,
     describe_tiling_error,
-    predicted_ns,
     tile_text,
 )
 from tiler.bench.modelcheck import ModelCheck
@@ -359,17 +358,18 @@ class _KernelBench:
     def _evaluate(self, sizes: tuple[int, ...]) -> float | None:
         """Return the time of the kernel tiled with ``sizes`` (``None``: failed or wrong)."""
         self.progress.advance(f"{self.name}: tuning {'x'.join(map(str, sizes))}")
+        # with the model check, the hierarchy prices the candidate in the same pass (the
+        # text is the same)
         try:
-            text = tile_text(self.kernel.text, str(self.kernel.path), sizes, None,
-                             preprocessor_for(self.kernel, self.toolchain)).text
+            tiled = tile_text(self.kernel.text, str(self.kernel.path), sizes,
+                              self.settings.hierarchy if self.settings.model_check else None,
+                              preprocessor_for(self.kernel, self.toolchain))
         except TilerError:
             self.candidate_failures.append(TILE_ERROR)
             return None
-        if self.settings.model_check and sizes not in self.predictions:
-            self.predictions[sizes] = predicted_ns(
-                self.kernel.text, str(self.kernel.path), sizes, self.settings.hierarchy,
-                preprocessor_for(self.kernel, self.toolchain)) \
-                if self.settings.hierarchy is not None else None
+        text = tiled.text
+        if self.settings.model_check:
+            self.predictions.setdefault(sizes, tiled.predicted_ns)
         key = hashlib.sha256(text.encode("utf-8", errors="surrogateescape")).hexdigest()
         if key not in self.trial_cache:
             self.trial_cache[key] = self._time_candidate(text, f"trial_{key[:12]}")

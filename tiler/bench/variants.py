@@ -39,6 +39,8 @@ class TiledText:
         pass_s: the time of the whole pass.
         model_s: the time the size model took to choose (0 when sizes were given).
         notes: the pass's note per region.
+        predicted_ns: the model's predicted time, summed over the bands it judged (``None``:
+            none; with given sizes only where a hierarchy was given).
     """
 
     text: str
@@ -48,15 +50,16 @@ class TiledText:
     pass_s: float
     model_s: float
     notes: tuple[str, ...]
+    predicted_ns: float | None = None
 
 
 def tile_text(text: str, filename: str, sizes: Sequence[int] | None,
               hierarchy: Hierarchy | None, preprocessor: Preprocessor | None = None
               ) -> TiledText:
-    """Return ``text`` tiled with ``sizes`` (``None``: the model's sizes for ``hierarchy``),
-    the regions seen through ``preprocessor`` (the build's compiler and its ``-D``/``-I``
-    flags: the model takes the problem sizes of the build). Raises ``TilerError`` when the
-    pass rejects the file."""
+    """Return ``text`` tiled with ``sizes`` (``None``: the model's sizes for ``hierarchy``;
+    with sizes, a ``hierarchy`` only prices them), the regions seen through ``preprocessor``
+    (the build's compiler and its ``-D``/``-I`` flags: the model takes the problem sizes of
+    the build). Raises ``TilerError`` when the pass rejects the file."""
     options = pipeline.TileOptions(tile_sizes=tuple(sizes) if sizes else None,
                                    hierarchy=hierarchy,
                                    preprocessor=preprocessor or pipeline.DEFAULT_PREPROCESSOR)
@@ -65,23 +68,12 @@ def tile_text(text: str, filename: str, sizes: Sequence[int] | None,
     elapsed = time.perf_counter() - started
     bands = [band for region in result.regions for band in region.bands]
     model = sum(getattr(band.plan.details, "seconds", 0.0) for band in bands)
+    verdicts = [band.plan.verdict for band in bands if band.plan.verdict is not None]
     return TiledText(result.text, any(region.tiled for region in result.regions),
                      tuple(tuple(band.sizes) for band in bands),
                      max((len(band.sizes) for band in bands), default=0), elapsed, model,
-                     tuple(region.note for region in result.regions))
-
-
-def predicted_ns(text: str, filename: str, sizes: Sequence[int], hierarchy: Hierarchy,
-                 preprocessor: Preprocessor | None = None) -> float | None:
-    """Return the model's predicted time (ns) of ``text`` tiled with ``sizes``: the sum over
-    the bands it judges (``None``: it judges none). Raises ``TilerError`` when the pass
-    rejects the file."""
-    options = pipeline.TileOptions(tile_sizes=tuple(sizes), hierarchy=hierarchy,
-                                   preprocessor=preprocessor or pipeline.DEFAULT_PREPROCESSOR)
-    result = pipeline.tile_source(text, filename, options)
-    verdicts = [band.plan.verdict for region in result.regions for band in region.bands
-                if band.plan.verdict is not None]
-    return sum(verdict.tiled_ns for verdict in verdicts) if verdicts else None
+                     tuple(region.note for region in result.regions),
+                     sum(verdict.tiled_ns for verdict in verdicts) if verdicts else None)
 
 
 @dataclass(frozen=True)
