@@ -27,7 +27,10 @@ CASES: dict[str, TileOptions] = {
                         register_tiles=False),
     # a 4x8 micro-tile for a fixed AVX2-like target (4 doubles a vector, 16 registers)
     "product": TileOptions(tile_sizes=(32, 32, 32), micro_tile=(4, 8),
-                           target=Target(32, 16, True, "golden")),
+                           target=Target(32, 16, True, "golden"), pack=False),
+    # the same micro-tile with its broadcast operand packed (a panel per 4-row block)
+    "panel": TileOptions(tile_sizes=(32, 32, 32), micro_tile=(4, 8),
+                         target=Target(32, 16, True, "golden")),
     "stencil1d": TileOptions(tile_sizes=(8, 16)),     # time loop: skewed band
 }
 

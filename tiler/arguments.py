@@ -65,6 +65,8 @@ def add_tiling_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tile every band, also where the model predicts no gain")
     parser.add_argument("--no-register-tiles", action="store_true",
                         help="no Mr x Nr micro-tiles of accumulators (vector code) in tiles")
+    parser.add_argument("--no-pack", action="store_true",
+                        help="no packed panels of a micro-kernel's broadcast operands")
     parser.add_argument("--micro-tile", metavar="4x8", type=micro_tile_shape,
                         help="micro-tile rows x columns (default: from the target's vectors)")
 

@@ -167,6 +167,7 @@ def _tile_options(args: argparse.Namespace) -> TileOptions:
                        parameter_values=tuple(args.parameter_values),
                        decide=not args.always_tile,
                        register_tiles=not args.no_register_tiles,
+                       pack=not args.no_pack,
                        micro_tile=args.micro_tile, target=target)
 
 

@@ -17,9 +17,12 @@ from tiler.microkernel import (
     KernelNames,
     kernel_code,
     kernel_relations,
+    panel_declarations,
+    panel_fits,
     vector_lines,
 )
 from tiler.model import Scop
+from tiler.transform.panel import PANEL_MARK, Panel
 from tiler.transform.parallel import parallel_mark_depth
 from tiler.transform.register import MICRO_MARK
 
@@ -159,6 +162,9 @@ class _Printer:
         if kind == isl.ast_node_type.mark and \
                 node.mark_get_id().get_name().startswith(MICRO_MARK):
             return self.micro_kernel(node, depth, parallel)
+        if kind == isl.ast_node_type.mark and \
+                node.mark_get_id().get_name().startswith(PANEL_MARK):
+            return self.panel(node, depth, parallel)
         if kind == isl.ast_node_type.mark:
             depth_of_loop = parallel_mark_depth(node.mark_get_id().get_name())
             parallel = None if depth_of_loop is None else f"{self.loop_prefix}{depth_of_loop}"
@@ -221,8 +227,25 @@ class _Printer:
                               self.kernel_names, pad, self.indent_unit)
         self.vector_kernels += 1
         inner = [self.indent_unit + line for line in generic]
-        return ["#if defined(__GNUC__)", f"{pad}if ({self.condition(code.full)}) {{", *vector,
+        condition = self.condition(code.full)
+        if panel_fits(code):
+            # the panel holds the reduction steps of one tile; a guard all the same
+            steps = f"({self.expr(code.upper)[0]}) - ({self.expr(code.lower)[0]})"
+            condition = f"({condition}) && {steps} < {code.kernel.panel.steps}"
+        return ["#if defined(__GNUC__)", f"{pad}if ({condition}) {{", *vector,
                 f"{pad}}} else", "#endif", f"{pad}{{", *inner, f"{pad}}}"]
+
+
+    def panel(self, node: isl.AstNode, depth: int, parallel: str | None) -> list[str]:
+        """Return the lines of the tile a packed panel lives in: the panel's declarations
+        (GNU C) in a block around the tile's code."""
+        panel = node.mark_get_id().get_user()
+        if not isinstance(panel, Panel) or self.kernel_names is None:
+            return self.node(node.mark_get_node(), depth, parallel)
+        pad = self.indent_unit * depth
+        declarations = panel_declarations(panel, self.kernel_names, pad + self.indent_unit)
+        return [f"{pad}{{", "#if defined(__GNUC__)", *declarations, "#endif",
+                *self.node(node.mark_get_node(), depth + 1, parallel), f"{pad}}}"]
 
 
 @dataclass(frozen=True)
@@ -293,7 +316,7 @@ def generate(scop: Scop, schedule: isl.Schedule, taken_names: set[str],
                        statement_iterators={s.name: s.iterators for s in scop.statements},
                        kernel_names=KernelNames(*(_fresh_name(base, taken) for base in
                                                   ("tiler_vector", "tiler_acc",
-                                                   "tiler_load"))))
+                                                   "tiler_load", "tiler_panel"))))
     body = printer.node(tree, 0)
 
     lines: list[str] = []

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import islpy as isl
 
 from tiler.syntax import ArrayRef, Binary, Expr, Unary
+from tiler.transform.panel import Panel
 from tiler.transform.register import MICRO_MARK, MicroKernel
 from tiler.transform.vector_form import c_text, stride_along
 
@@ -147,6 +148,37 @@ class KernelNames:
     vector_type: str
     accumulator: str
     load: str
+    panel: str = "tiler_panel"
+
+    def panel_buffer(self, panel: Panel) -> str:
+        return f"{self.panel}{panel.number}"
+
+
+def panel_declarations(panel: Panel, names: KernelNames, pad: str) -> list[str]:
+    """Return the declarations of a panel's buffer, the key of what it holds and whether
+    it holds anything, at the start of the tile it lives in."""
+    buffer = names.panel_buffer(panel)
+    zeros = {name: "0" for name in _names_in(panel.target)}
+    element = f"__typeof__({c_text(panel.target, zeros)})"
+    return [f"{pad}{element} {buffer}[{panel.elements}] __attribute__((aligned(64), unused));",
+            f"{pad}{INDEX_TYPE} {buffer}_key[{PANEL_KEYS}] __attribute__((unused)) = {{0}};",
+            f"{pad}int {buffer}_full __attribute__((unused)) = 0;"]
+
+
+# Entries of a panel's key: the row block, the reduction range, and each other iterator of
+# the statement fixed in the micro-kernel (at most this many, checked when emitted).
+PANEL_KEYS = 16
+
+
+def _names_in(expr: Expr) -> set[str]:
+    from tiler.transform.panel import _names_read
+    return _names_read(expr)
+
+
+def panel_fits(code: KernelCode) -> bool:
+    """Return whether the vector code of ``code`` can use its kernel's panel (the key has
+    room for every fixed iterator)."""
+    return code.kernel.panel is not None and 3 + len(code.others) <= PANEL_KEYS
 
 
 def vector_lines(code: KernelCode, statement_iterators: tuple[str, ...], text_of,
@@ -197,12 +229,34 @@ def vector_lines(code: KernelCode, statement_iterators: tuple[str, ...], text_of
         address = "&" + c_text(form.target, substitution(row, group))
         target_text[(row, group)] = address
         lines.append(f"{inner}__builtin_memcpy(&{name}, {address}, sizeof {name});")
-    lines.append(f"{inner}for ({INDEX_TYPE} {loop_name} = {text_of(code.lower)}, "
-                 f"{loop_name}_end = {text_of(code.upper)}; {loop_name} <= {loop_name}_end; "
-                 f"{loop_name}++) {{")
+    element = f"__typeof__({first})"
+    packed: dict = {}
+    lower, upper = text_of(code.lower), text_of(code.upper)
+    if panel_fits(code):
+        panel = kernel.panel
+        buffer = names.panel_buffer(panel)
+        lines.append(f"{inner}const {INDEX_TYPE} {buffer}_lo = ({lower}), "
+                     f"{buffer}_hi = ({upper});")
+        lower, upper = f"{buffer}_lo", f"{buffer}_hi"
+        key = ([base_rows] if base_rows is not None else []) + [lower, upper] \
+            + [fixed[name] for name in sorted(fixed)]
+        lines += _panel_fill(panel, buffer, key, (lower, upper), rows, substitution,
+                             loop_name, element, inner, unit)
+        # a pointer walks the panel: gcc then needs no register for the step's offset
+        lines.append(f"{inner}const {element} *{buffer}_at = {buffer};")
+        step = f", {buffer}_at += {panel.width}"
+        for number, place in enumerate(panel.places):
+            for row in range(rows):
+                packed[(row, place)] = f"{buffer}_at[{number * rows + row}]"
+    else:
+        step = ""
+    lines.append(f"{inner}for ({INDEX_TYPE} {loop_name} = {lower}, "
+                 f"{loop_name}_end = {upper}; {loop_name} <= {loop_name}_end; "
+                 f"{loop_name}++{step}) {{")
     for (row, group), name in accumulators.items():
         value = _vector_text(form.update, form.target, vector_name, substitution(row, group),
-                             name, f"__typeof__({first})", names)
+                             name, element, names,
+                             {place: text for (r, place), text in packed.items() if r == row})
         lines.append(f"{body}{name} = {value};")
     lines.append(f"{inner}}}")
     for (row, group), name in accumulators.items():
@@ -212,22 +266,52 @@ def vector_lines(code: KernelCode, statement_iterators: tuple[str, ...], text_of
 
 
 def _vector_text(expr: Expr, target: ArrayRef, vector: str, values: dict[str, str],
-                 accumulator: str, element: str, names: KernelNames) -> str:
+                 accumulator: str, element: str, names: KernelNames,
+                 packed: dict[int, str] | None = None) -> str:
     """Return the vector expression of ``expr``: the written element is the accumulator,
-    references along the vector member are loads, the rest broadcast scalars."""
-    from tiler.transform.vector_form import _mentions, _same_reference
-    if not _mentions(expr, vector):
-        return f"(({element}) {c_text(expr, values)})"
-    if isinstance(expr, ArrayRef):
-        if _same_reference(expr, target):
-            return accumulator
-        assert stride_along(expr, vector) == "unit"
-        return f"{names.load}(&{c_text(expr, values)})"
-    if isinstance(expr, Binary):
-        left = _vector_text(expr.left, target, vector, values, accumulator, element, names)
-        right = _vector_text(expr.right, target, vector, values, accumulator, element, names)
-        return f"({left} {expr.op} {right})"
-    if isinstance(expr, Unary):
-        inner = _vector_text(expr.operand, target, vector, values, accumulator, element, names)
-        return f"({expr.op}{inner})"
-    raise ValueError("no vector form")  # vector_form accepted only the cases above
+    references along the vector member are loads, the rest broadcast scalars; the broadcast
+    operand number n (in the order ``broadcast_operands`` gives) is read as ``packed[n]``
+    where given (a panel's entry)."""
+    count = [0]
+
+    def text(expr: Expr) -> str:
+        from tiler.transform.vector_form import _mentions, _same_reference
+        if not _mentions(expr, vector):
+            place, count[0] = count[0], count[0] + 1
+            if packed and place in packed:
+                return f"(({element}) {packed[place]})"
+            return f"(({element}) {c_text(expr, values)})"
+        if isinstance(expr, ArrayRef):
+            if _same_reference(expr, target):
+                return accumulator
+            assert stride_along(expr, vector) == "unit"
+            return f"{names.load}(&{c_text(expr, values)})"
+        if isinstance(expr, Binary):
+            left = text(expr.left)
+            return f"({left} {expr.op} {text(expr.right)})"
+        if isinstance(expr, Unary):
+            return f"({expr.op}{text(expr.operand)})"
+        raise ValueError("no vector form")  # vector_form accepted only the cases above
+
+    return text(expr)
+
+
+def _panel_fill(panel: Panel, buffer: str, key: list[str], bounds: tuple[str, str],
+                rows: int, substitution, loop_name: str, element: str, pad: str,
+                unit: str) -> list[str]:
+    """Return the lines that fill ``panel`` for the micro-tile at hand, unless it holds its
+    values already: ``key`` lists what they depend on besides data the tile does not write,
+    ``bounds`` the reduction range."""
+    same = " && ".join(f"{buffer}_key[{k}] == {value}" for k, value in enumerate(key))
+    lower, upper = bounds
+    lines = [f"{pad}if (!({buffer}_full && {same})) {{",
+             f"{pad}{unit}for ({INDEX_TYPE} {loop_name} = {lower}; {loop_name} <= {upper}; "
+             f"{loop_name}++) {{"]
+    for number, operand in enumerate(panel.operands):
+        for row in range(rows):
+            lines.append(f"{pad}{unit * 2}{buffer}[({loop_name} - {lower}) * {panel.width} + "
+                         f"{number * rows + row}] = ({element}) "
+                         f"{c_text(operand, substitution(row, 0))};")
+    lines.append(f"{pad}{unit}}}")
+    lines += [f"{pad}{unit}{buffer}_key[{k}] = {value};" for k, value in enumerate(key)]
+    return lines + [f"{pad}{unit}{buffer}_full = 1;", f"{pad}}}"]

@@ -50,6 +50,7 @@ from tiler.tilesize import (
     micro_kernel_sizes,
     point_order,
 )
+from tiler.transform.panel import panels_are_legal
 from tiler.transform.register import micro_kernels_are_legal, plan_micro_kernel
 
 # A schedule may walk memory slightly worse than the original in its innermost loops (by
@@ -96,6 +97,9 @@ class TileOptions:
     # Mr x Nr, ``target`` the vector unit (default: the one ``cc -O3 -march=native`` builds for).
     register_tiles: bool = True
     micro_tile: tuple[int, int] | None = None
+    # Packed panels of a micro-kernel's broadcast operands (see tiler.transform.panel): on
+    # by default, ``pack=False`` (``--no-pack``) leaves the operands where they are.
+    pack: bool = True
     target: Target | None = None
 
 
@@ -212,7 +216,7 @@ def _planner(scop: Scop, options: TileOptions, verdicts: list[Verdict] | None = 
         target = options.target or detect_target()
         kernel = plan_micro_kernel(scop, band, shape, tile_plan.levels[-1],
                                    tile_plan.point_order, target,
-                                   options.micro_tile)
+                                   options.micro_tile, options.pack)
         if isinstance(kernel, str):
             return replace(tile_plan, micro_note=kernel)
         if not given and resize:
@@ -221,7 +225,7 @@ def _planner(scop: Scop, options: TileOptions, verdicts: list[Verdict] | None = 
                                        kernel.vector, kernel.reduction, kernel.mr, kernel.nr,
                                        options.hierarchy or default_hierarchy())
             resized = plan_micro_kernel(scop, band, shape, sizes, tile_plan.point_order,
-                                        target, options.micro_tile)
+                                        target, options.micro_tile, options.pack)
             if not isinstance(resized, str):
                 details = choose_tile_sizes(shape, options.hierarchy or default_hierarchy(),
                                             only=sizes)
@@ -314,6 +318,17 @@ def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ..
             return retried[0], retried[1], [replace(band, plan=replace(band.plan, micro_note=note))
                                             for band in retried[2]], retried[3]
         return "a micro-tile's points would depend on each other; left unchanged"
+    if not panels_are_legal(schedule, scop):
+        if options.pack:
+            retried = _transform(scop, deps, live_ranges, memory, replace(options, pack=False))
+            if isinstance(retried, str):
+                return retried
+            note = "refused: the tile writes what a packed panel would hold"
+            return retried[0], retried[1], [
+                replace(band, plan=replace(band.plan, micro=replace(
+                    band.plan.micro, panel_note=note))) if band.plan.micro else band
+                for band in retried[2]], retried[3]
+        return "a packed panel would hold values the tile writes; left unchanged"
     return schedule, source, bands, [v for v in verdicts if not v.worth_tiling]
 
 

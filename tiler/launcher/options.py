@@ -95,6 +95,7 @@ def tile_options_for_compile(compiler: list[str], flags: tuple[str, ...], openmp
                        preprocessor=Preprocessor(compiler[-1], preprocessor_flags),
                        decide=not arguments.always_tile,
                        register_tiles=not arguments.no_register_tiles,
+                       pack=not arguments.no_pack,
                        micro_tile=arguments.micro_tile,
                        # the vector unit of this compile's own flags (-march=...)
                        target=detect_target(compiler[-1], preprocessor_flags),

@@ -29,7 +29,8 @@ import islpy as isl
 from tiler.footprint import BandShape
 from tiler.model import Scop
 from tiler.target import Target
-from tiler.transform.vector_form import VectorStatement, vector_form
+from tiler.transform.panel import Panel, plan_panel
+from tiler.transform.vector_form import VectorStatement, c_text, vector_form
 
 # The name of the mark above a micro-kernel's reduction band; the mark's id carries the
 # ``MicroKernel``.
@@ -67,6 +68,8 @@ class MicroKernel:
     #                                  statement iterator it is and its sign, for vector code
     why_not_vectorised: str = ""
     unroll: bool = True              # plain unrolled code (isl unroll) for the micro-tile
+    panel: Panel | None = None       # the broadcast operands packed (tiler.transform.panel)
+    panel_note: str = ""             # why they are not
 
     @property
     def vectorised(self) -> bool:
@@ -79,7 +82,12 @@ class MicroKernel:
         text = (f"micro-tile {self.mr}x{self.nr} (rows member {rows}, vector member "
                 f"{self.vector}, reduction member {self.reduction}), vector of {self.lanes}")
         if self.vectorised:
-            return text + ": GNU C vector code for full micro-tiles"
+            text += ": GNU C vector code for full micro-tiles"
+            if self.panel is not None:
+                operands = ", ".join(c_text(operand, {}) for operand in self.panel.operands)
+                return (text + f"; broadcast operands packed ({operands}: a panel of "
+                        f"{self.panel.steps} x {self.panel.width} values per row block)")
+            return text + (f"; no packed panel ({self.panel_note})" if self.panel_note else "")
         return text + f": plain unrolled code ({self.why_not_vectorised})"
 
 
@@ -150,10 +158,11 @@ def member_iterator(band: isl.ScheduleNode, member: int, statement) -> tuple[int
 
 def plan_micro_kernel(scop: Scop, band: isl.ScheduleNode, shape: BandShape,
                       sizes: tuple[int, ...], point_order: tuple[int, ...], target: Target,
-                      override: tuple[int, int] | None = None
+                      override: tuple[int, int] | None = None, pack: bool = True
                       ) -> MicroKernel | str:
     """Return the register tile of a band to be tiled with ``sizes`` (point loops in
-    ``point_order``), or why it gets none."""
+    ``point_order``), or why it gets none; with ``pack``, its broadcast operands are packed
+    where that pays (``tiler.transform.panel``)."""
     members = micro_tile_members(shape, point_order)
     if isinstance(members, str):
         return members
@@ -177,8 +186,16 @@ def plan_micro_kernel(scop: Scop, band: isl.ScheduleNode, shape: BandShape,
             return f"no vector code ({why}), and plain micro-tiles are off"
         return _replace(kernel, why_not_vectorised=why)
     vector_statement, iterators = why
-    return _replace(kernel, statement=statement.name, vector_statement=vector_statement,
-                    iterators=iterators, unroll=False)
+    kernel = _replace(kernel, statement=statement.name, vector_statement=vector_statement,
+                      iterators=iterators, unroll=False)
+    if not pack:
+        return kernel
+    panel = plan_panel(vector_statement, statement.iterators[iterators[1][0]],
+                       statement.iterators[iterators[2][0]], kernel.mr, extent[reduction],
+                       extent[vector], nr)
+    if isinstance(panel, str):
+        return _replace(kernel, panel_note=panel)
+    return _replace(kernel, panel=panel)
 
 
 def _replace(kernel: MicroKernel, **changes) -> MicroKernel:

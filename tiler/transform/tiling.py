@@ -4,10 +4,11 @@ loops in the plan's order, register tiles, parallel marks and wavefronts."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import islpy as isl
 
+from tiler.transform.panel import panel_mark
 from tiler.transform.parallel import parallel_mark
 from tiler.transform.register import MICRO_MARK, MicroKernel, register_tile
 from tiler.transform.wavefront import wavefront
@@ -127,11 +128,18 @@ def tile_schedule(schedule: isl.Schedule, plan_for: Planner, parallel: bool = Fa
                     for member in range(node.band_n_member()):
                         node = node.band_member_set_ast_loop_type(member,
                                                                   isl.ast_loop_type.separate)
-                if plan.micro is not None:
-                    node = register_tile(node, plan.micro, plan.point_order,
+                micro = plan.micro
+                if micro is not None:
+                    if micro.panel is not None:
+                        micro = replace(micro, panel=replace(micro.panel, number=len(tiled)))
+                    node = register_tile(node, micro, plan.point_order,
                                          f"{MICRO_MARK}_{len(tiled)}")
+                    if micro.panel is not None:
+                        # the panel lives for one tile: below every tile loop
+                        node = node.insert_mark(panel_mark(micro.panel, ctx)).child(0)
+                        steps += 1
                 tiled.append(TiledBand(TilePlan(tuple(levels), plan.point_order, plan.details,
-                                                plan.micro, plan.micro_note, plan.verdict,
+                                                micro, plan.micro_note, plan.verdict,
                                                 plan.runner_up),
                                        names, coincident))
                 node = visit_children(node, in_parallel)

@@ -1,0 +1,92 @@
+/* A scaled product whose broadcast operand, alpha * A[i][k], is packed into a panel per
+   row block and re-read by every micro-tile along j. */
+void scaled_product(int ni, int nj, int nk, double alpha,
+                    double C[ni][nj], double A[ni][nk], double B[nk][nj])
+{
+  int i, j, k;
+#pragma scop
+#ifndef min
+#define min(x, y) ((x) < (y) ? (x) : (y))
+#endif
+#define S0(i, k, j) C[(i)][(j)] = C[(i)][(j)] + alpha * A[(i)][(k)] * B[(k)][(j)]
+#if defined(__GNUC__)
+#define tiler_load(address) ({ tiler_vector tiler_load_value; __builtin_memcpy(&tiler_load_value, (address), sizeof tiler_load_value); tiler_load_value; })
+#endif
+  for (int c0 = 0; c0 < ni; c0 += 32) {
+    for (int c1 = 0; c1 < nk; c1 += 32) {
+      for (int c2 = 0; c2 < nj; c2 += 32) {
+        {
+  #if defined(__GNUC__)
+          __typeof__(C[(0)][(0)]) tiler_panel0[128] __attribute__((aligned(64), unused));
+          long tiler_panel0_key[16] __attribute__((unused)) = {0};
+          int tiler_panel0_full __attribute__((unused)) = 0;
+  #endif
+          for (int c3 = c0, c3_end = min(ni - 1, c0 + 31); c3 <= c3_end; c3 += 4) {
+            for (int c4 = c2, c4_end = min(nj - 1, c2 + 31); c4 <= c4_end; c4 += 8) {
+  #if defined(__GNUC__)
+              if (((ni >= c3 + 4) && (nj >= c4 + 8)) && (c1 + 31 >= nk ? nk - 1 : c1 + 31) - (c1) < 32) {
+                typedef __typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)]) tiler_vector __attribute__((vector_size(4 * sizeof(C[((long) (c3) + 0)][((long) (c4) + 0)]))));
+                tiler_vector tiler_acc0_0, tiler_acc0_1, tiler_acc1_0, tiler_acc1_1, tiler_acc2_0, tiler_acc2_1, tiler_acc3_0, tiler_acc3_1;
+                __builtin_memcpy(&tiler_acc0_0, &C[((long) (c3) + 0)][((long) (c4) + 0)], sizeof tiler_acc0_0);
+                __builtin_memcpy(&tiler_acc0_1, &C[((long) (c3) + 0)][((long) (c4) + 4)], sizeof tiler_acc0_1);
+                __builtin_memcpy(&tiler_acc1_0, &C[((long) (c3) + 1)][((long) (c4) + 0)], sizeof tiler_acc1_0);
+                __builtin_memcpy(&tiler_acc1_1, &C[((long) (c3) + 1)][((long) (c4) + 4)], sizeof tiler_acc1_1);
+                __builtin_memcpy(&tiler_acc2_0, &C[((long) (c3) + 2)][((long) (c4) + 0)], sizeof tiler_acc2_0);
+                __builtin_memcpy(&tiler_acc2_1, &C[((long) (c3) + 2)][((long) (c4) + 4)], sizeof tiler_acc2_1);
+                __builtin_memcpy(&tiler_acc3_0, &C[((long) (c3) + 3)][((long) (c4) + 0)], sizeof tiler_acc3_0);
+                __builtin_memcpy(&tiler_acc3_1, &C[((long) (c3) + 3)][((long) (c4) + 4)], sizeof tiler_acc3_1);
+                const long tiler_panel0_lo = (c1), tiler_panel0_hi = (c1 + 31 >= nk ? nk - 1 : c1 + 31);
+                if (!(tiler_panel0_full && tiler_panel0_key[0] == (long) (c3) && tiler_panel0_key[1] == tiler_panel0_lo && tiler_panel0_key[2] == tiler_panel0_hi)) {
+                  for (long c5 = tiler_panel0_lo; c5 <= tiler_panel0_hi; c5++) {
+                    tiler_panel0[(c5 - tiler_panel0_lo) * 4 + 0] = (__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) (alpha * A[((long) (c3) + 0)][(c5)]);
+                    tiler_panel0[(c5 - tiler_panel0_lo) * 4 + 1] = (__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) (alpha * A[((long) (c3) + 1)][(c5)]);
+                    tiler_panel0[(c5 - tiler_panel0_lo) * 4 + 2] = (__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) (alpha * A[((long) (c3) + 2)][(c5)]);
+                    tiler_panel0[(c5 - tiler_panel0_lo) * 4 + 3] = (__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) (alpha * A[((long) (c3) + 3)][(c5)]);
+                  }
+                  tiler_panel0_key[0] = (long) (c3);
+                  tiler_panel0_key[1] = tiler_panel0_lo;
+                  tiler_panel0_key[2] = tiler_panel0_hi;
+                  tiler_panel0_full = 1;
+                }
+                const __typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)]) *tiler_panel0_at = tiler_panel0;
+                for (long c5 = tiler_panel0_lo, c5_end = tiler_panel0_hi; c5 <= c5_end; c5++, tiler_panel0_at += 4) {
+                  tiler_acc0_0 = (tiler_acc0_0 + (((__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) tiler_panel0_at[0]) * tiler_load(&B[(c5)][((long) (c4) + 0)])));
+                  tiler_acc0_1 = (tiler_acc0_1 + (((__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) tiler_panel0_at[0]) * tiler_load(&B[(c5)][((long) (c4) + 4)])));
+                  tiler_acc1_0 = (tiler_acc1_0 + (((__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) tiler_panel0_at[1]) * tiler_load(&B[(c5)][((long) (c4) + 0)])));
+                  tiler_acc1_1 = (tiler_acc1_1 + (((__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) tiler_panel0_at[1]) * tiler_load(&B[(c5)][((long) (c4) + 4)])));
+                  tiler_acc2_0 = (tiler_acc2_0 + (((__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) tiler_panel0_at[2]) * tiler_load(&B[(c5)][((long) (c4) + 0)])));
+                  tiler_acc2_1 = (tiler_acc2_1 + (((__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) tiler_panel0_at[2]) * tiler_load(&B[(c5)][((long) (c4) + 4)])));
+                  tiler_acc3_0 = (tiler_acc3_0 + (((__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) tiler_panel0_at[3]) * tiler_load(&B[(c5)][((long) (c4) + 0)])));
+                  tiler_acc3_1 = (tiler_acc3_1 + (((__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) tiler_panel0_at[3]) * tiler_load(&B[(c5)][((long) (c4) + 4)])));
+                }
+                __builtin_memcpy(&C[((long) (c3) + 0)][((long) (c4) + 0)], &tiler_acc0_0, sizeof tiler_acc0_0);
+                __builtin_memcpy(&C[((long) (c3) + 0)][((long) (c4) + 4)], &tiler_acc0_1, sizeof tiler_acc0_1);
+                __builtin_memcpy(&C[((long) (c3) + 1)][((long) (c4) + 0)], &tiler_acc1_0, sizeof tiler_acc1_0);
+                __builtin_memcpy(&C[((long) (c3) + 1)][((long) (c4) + 4)], &tiler_acc1_1, sizeof tiler_acc1_1);
+                __builtin_memcpy(&C[((long) (c3) + 2)][((long) (c4) + 0)], &tiler_acc2_0, sizeof tiler_acc2_0);
+                __builtin_memcpy(&C[((long) (c3) + 2)][((long) (c4) + 4)], &tiler_acc2_1, sizeof tiler_acc2_1);
+                __builtin_memcpy(&C[((long) (c3) + 3)][((long) (c4) + 0)], &tiler_acc3_0, sizeof tiler_acc3_0);
+                __builtin_memcpy(&C[((long) (c3) + 3)][((long) (c4) + 4)], &tiler_acc3_1, sizeof tiler_acc3_1);
+              } else
+  #endif
+              {
+                for (int c5 = c1, c5_end = min(nk - 1, c1 + 31); c5 <= c5_end; c5++) {
+                  for (int c6 = c3, c6_end = min(ni - 1, c3 + 3); c6 <= c6_end; c6++) {
+                    for (int c7 = c4, c7_end = min(nj - 1, c4 + 7); c7 <= c7_end; c7++) {
+                      S0(c6, c5, c7);
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+#if defined(__GNUC__)
+#undef tiler_load
+#endif
+#undef S0
+#pragma endscop
+}

@@ -1,0 +1,130 @@
+"""Packed panels of a micro-kernel's broadcast operands: planned only where they pay and are
+legal, refused when the tile writes what they would hold (a planted panel), exact bit for bit
+when a later statement changes the packed array between tiles."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import islpy as isl
+import pytest
+from test_register_tiles import AVX2, PROGRAM, PRODUCT
+from tiling_check import assert_tiled_prints_the_same
+
+from tiler.frontend import build_scop
+from tiler.pipeline import TileOptions
+from tiler.transform.panel import (
+    Panel,
+    broadcast_operands,
+    panel_mark,
+    panels_are_legal,
+    plan_panel,
+)
+from tiler.transform.register import MicroKernel, register_tile
+from tiler.transform.vector_form import c_text, vector_form
+
+TYPES = {"C": "double", "A": "double", "B": "double", "alpha": "double"}
+
+
+def _form(body: str):
+    return vector_form(body, "j", TYPES, {"i", "j", "k"})
+
+
+def test_the_broadcast_operands_are_the_largest_pieces_invariant_along_the_vector():
+    form = _form("C[i][j] = C[i][j] + alpha * A[i][k] * B[k][j] - A[i][0] / alpha")
+    texts = [c_text(operand, {}) for operand in broadcast_operands(form.update, "j")]
+    assert texts == ["(alpha * A[i][k])", "(A[i][0] / alpha)"]
+
+
+def test_a_panel_packs_what_varies_with_the_reduction_and_says_why_not():
+    form = _form("C[i][j] = C[i][j] + alpha * A[i][k] * B[k][j] - A[i][0] / alpha")
+    panel = plan_panel(form, "j", "k", 4, 64, 32, 8)
+    assert isinstance(panel, Panel)
+    # only alpha * A[i][k] moves with k; A[i][0] / alpha is the same at every step
+    assert [c_text(operand, {}) for operand in panel.operands] == ["(alpha * A[i][k])"]
+    assert panel.places == (0,) and panel.width == 4 and panel.elements == 256
+    assert panel.arrays >= {"A", "alpha"} and "C" not in panel.arrays
+    # one micro-tile along the vector member: nothing to amortise the copy over
+    assert "pays from" in plan_panel(form, "j", "k", 4, 64, 8, 8)
+    assert "at most" in plan_panel(form, "j", "k", 8, 4096, 32, 8)
+    assert "varies along the reduction" in plan_panel(_form("C[i][j] += alpha * B[k][j]"),
+                                                      "j", "k", 4, 64, 32, 8)
+
+
+def _schedule_with_panel(panel: Panel):
+    scop = build_scop(PRODUCT.replace("ni", "N").replace("nj", "N").replace("nk", "N"))
+    band = isl.MultiUnionPwAff("[N] -> [{ S0[i, k, j] -> [(i)] }, { S0[i, k, j] -> [(k)] }, "
+                               "{ S0[i, k, j] -> [(j)] }]")
+    schedule = isl.Schedule.from_domain(scop.domain).insert_partial_schedule(band)
+    kernel = MicroKernel(0, 2, 1, 4, 8, 4, "S0", object(), ((0, 1), (2, 1), (1, 1)),
+                         unroll=False, panel=panel)
+    node = register_tile(schedule.get_root().child(0), kernel, (0, 1, 2), "tiler_micro_0")
+    node = node.insert_mark(panel_mark(panel, node.get_ctx()))
+    return scop, node.get_schedule()
+
+
+def test_a_planted_panel_of_an_array_the_tile_writes_is_refused():
+    honest = plan_panel(_form("C[i][j] += A[i][k] * B[k][j]"), "j", "k", 4, 32, 32, 8)
+    assert isinstance(honest, Panel) and honest.arrays == {"A", "i", "k"}
+    # the same panel claiming to hold values of C, which the tile writes
+    planted = replace(honest, arrays=frozenset({"C", "i", "k"}))
+    verdicts = []
+    for panel in (honest, planted):
+        scop, schedule = _schedule_with_panel(replace(panel, number=0))
+        verdicts.append(panels_are_legal(schedule, scop))
+    assert verdicts == [True, False]
+
+
+def test_a_refused_panel_leaves_the_micro_kernel_without_it(monkeypatch, tmp_path, cc):
+    from tiler import pipeline
+    monkeypatch.setattr(pipeline, "panels_are_legal",
+                        lambda schedule, scop: "tiler_panel" not in schedule.to_str())
+    source = PROGRAM.replace("REGION", PRODUCT).replace("TYPE", "double")
+    options = TileOptions(tile_sizes=(16, 16, 32), micro_tile=(4, 8), target=AVX2)
+    result, = assert_tiled_prints_the_same(source, "p.c", [options], tmp_path, cc)
+    band, = result.regions[0].bands
+    assert "tiler_acc0_0" in result.text and "tiler_panel" not in result.text
+    assert band.plan.micro.panel is None and "refused" in band.plan.micro.panel_note
+
+
+# The packed array changes between two products: a panel lives for one tile, so the second
+# product must not see the first one's values. (The update reads the last row of C first,
+# so no scheduler can fuse it into the product.)
+UPDATED_BETWEEN = """\
+  for (t = 0; t < 3; t++) {
+    for (i = 0; i < ni; i++)
+      for (k = 0; k < nk; k++)
+        for (j = 0; j < nj; j++)
+          C[i][j] += alpha * A[i][k] * B[k][j];
+    for (i = 0; i < ni; i++)
+      for (k = 0; k < nk; k++)
+        A[i][k] = A[i][k] * alpha - C[ni - 1 - i][k % 7];
+  }
+"""
+
+# Two packed operands in one statement, one of them a quotient, with a triangular bound.
+TWO_OPERANDS = """\
+  for (i = 0; i < ni; i++)
+    for (k = 0; k < nk; k++)
+      for (j = 0; j <= i + 20 && j < nj; j++)
+        C[i][j] = C[i][j] + A[i][k] * B[k][j] - D[i][k % 7 + 1] / (A[i][k] + 2);
+"""
+
+VARIANTS = [
+    TileOptions(tile_sizes=(16, 16, 16), micro_tile=(4, 8), target=AVX2),
+    TileOptions(tile_sizes=(7, 5, 24), micro_tile=(3, 8), target=AVX2),
+    TileOptions(tile_sizes=(1, 9, 16), micro_tile=(4, 8), target=AVX2),
+    TileOptions(tile_sizes=(100, 100, 100), micro_tile=(5, 8), target=AVX2),
+    TileOptions(tile_sizes=(16, 16, 16), micro_tile=(4, 8), target=AVX2, parallel=True),
+]
+
+
+@pytest.mark.parametrize("element", ["double", "float"])
+@pytest.mark.parametrize("region", [UPDATED_BETWEEN, TWO_OPERANDS],
+                         ids=["updated_between", "two_operands"])
+def test_packed_output_is_bit_identical(region, element, tmp_path, cc):
+    source = PROGRAM.replace("int i, j, k;", "int i, j, k, t;").replace("REGION", region) \
+        .replace("TYPE", element)
+    results = assert_tiled_prints_the_same(source, "panel.c", VARIANTS, tmp_path, cc)
+    packed = [result.text.count("_full = 1;") for result in results]
+    assert all(packed[:3]) and packed[-1], packed

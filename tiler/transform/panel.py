@@ -1,0 +1,142 @@
+"""Packed panels: the broadcast operands of a micro-kernel, copied once into a small
+contiguous buffer and re-read from it by every micro-tile along the vector member.
+
+In ``C[i][j] += alpha * A[i][k] * B[k][j]`` with j the vector member, ``alpha * A[i][k]``
+is the same for every micro-tile of one row block: the micro-kernel would compute it, from
+Mr rows of A far apart in memory, Mr times per reduction step and per micro-tile, and
+broadcast it through the shuffle port its multiply-adds also need. The panel holds those
+values, ``panel[(k - k0) * P + p]`` for the P = (operands x Mr) values of each reduction
+step, so the micro-kernel loads each as a broadcast from one contiguous stream (a load, no
+shuffle) and the product is computed once per row block, not once per micro-tile.
+
+In schedule-tree terms a mark ``PANEL_MARK`` (carrying the ``Panel``) sits above the
+micro-kernel's outer band, below every tile loop: the buffer lives for one tile and is
+private to the thread that runs it. Code generation declares the buffer there; the vector
+code of a full micro-tile fills it when the values it holds (the row block, the reduction
+range and every other fixed iterator) are not those the micro-tile needs, and reads it.
+The copy is exact (each value computed as the micro-kernel computed it, same operands, same
+order) and legal when nothing under the mark writes what the packed operands read
+(``panels_are_legal``, checked on the final schedule).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import islpy as isl
+
+from tiler.model import Scop
+from tiler.syntax import ArrayRef, Binary, Expr, Name, Unary
+from tiler.transform.vector_form import VectorStatement, _children, _mentions
+
+# The name of the mark above a micro-kernel whose broadcast operands are packed.
+PANEL_MARK = "tiler_panel"
+# A panel is filled once per row block and read by this many micro-tiles along the vector
+# member at least; below it the copy costs about what it saves (one load, multiply and store
+# per value against one broadcast computed per micro-tile).
+PANEL_MIN_REUSE = 2
+# The largest panel, in elements (64 KiB of doubles): it lives on the stack of the thread
+# running the tile, and should stay in the first two cache levels.
+PANEL_MAX_ELEMENTS = 8192
+
+
+@dataclass(frozen=True)
+class Panel:
+    """The packed broadcast operands of one micro-kernel: ``operands`` are the statement's
+    subexpressions (invariant along the vector member, varying with the reduction member),
+    ``arrays`` the names they read, ``steps`` the reduction steps the buffer holds (the
+    reduction member's tile size), ``number`` the kernel's number in the region."""
+
+    operands: tuple[Expr, ...]
+    places: tuple[int, ...]          # their numbers among the broadcast operands
+    target: ArrayRef                 # the written reference (its element type is the panel's)
+    arrays: frozenset[str]
+    steps: int
+    rows: int
+    number: int = -1
+
+    @property
+    def width(self) -> int:
+        """Values per reduction step: every operand for every row of the micro-tile."""
+        return len(self.operands) * self.rows
+
+    @property
+    def elements(self) -> int:
+        return self.width * self.steps
+
+
+def broadcast_operands(update: Expr, vector: str) -> list[Expr]:
+    """Return the maximal subexpressions of a vector statement's ``update`` that do not
+    mention the ``vector`` iterator (the values the vector code broadcasts), in the order
+    the vector code meets them."""
+    if not _mentions(update, vector):
+        return [update]
+    if isinstance(update, Binary):
+        return broadcast_operands(update.left, vector) + broadcast_operands(update.right,
+                                                                             vector)
+    if isinstance(update, Unary):
+        return broadcast_operands(update.operand, vector)
+    return []
+
+
+def _names_read(expr: Expr) -> set[str]:
+    found = {expr.name} if isinstance(expr, ArrayRef | Name) else set()
+    for child in _children(expr):
+        found |= _names_read(child)
+    return found
+
+
+def plan_panel(form: VectorStatement, vector: str, reduction: str, rows: int,
+               reduction_steps: int, vector_extent: int, nr: int) -> Panel | str:
+    """Return the panel of a micro-kernel of statement ``form`` (iterators ``vector`` and
+    ``reduction`` by their C names, ``rows`` rows per micro-tile, a tile of
+    ``reduction_steps`` x ``vector_extent`` along those members, ``nr`` per micro-tile), or
+    why it gets none."""
+    places = [place for place, operand in enumerate(broadcast_operands(form.update, vector))
+              if _mentions(operand, reduction)]
+    operands = [broadcast_operands(form.update, vector)[place] for place in places]
+    if not operands:
+        return "no broadcast operand varies along the reduction"
+    if vector_extent // nr < PANEL_MIN_REUSE:
+        return (f"the tile holds {vector_extent // nr} micro-tile(s) along the vector member "
+                f"(a panel pays from {PANEL_MIN_REUSE})")
+    arrays = set().union(*(_names_read(operand) for operand in operands))
+    if form.target.name in arrays:
+        return f"a broadcast operand reads '{form.target.name}', which the statement writes"
+    panel = Panel(tuple(operands), tuple(places), form.target, frozenset(arrays),
+                  reduction_steps, rows)
+    if panel.elements > PANEL_MAX_ELEMENTS:
+        return (f"the panel would hold {panel.elements} values (at most "
+                f"{PANEL_MAX_ELEMENTS})")
+    return panel
+
+
+def panel_mark(panel: Panel, ctx: isl.Context) -> isl.Id:
+    """Return the mark of ``panel`` (its name carries the kernel's number)."""
+    return isl.Id(f"{PANEL_MARK}_{panel.number}", user=panel, context=ctx)
+
+
+def panels_are_legal(schedule: isl.Schedule, scop: Scop) -> bool:
+    """Return whether no statement instance under a panel's mark writes an array or scalar
+    that the panel's operands read (the panel then holds, for as long as it lives, what the
+    micro-kernel would have computed)."""
+    legal = True
+
+    def visit(node: isl.ScheduleNode) -> None:
+        nonlocal legal
+        if node.get_type() == isl.schedule_node_type.mark and \
+                node.mark_get_id().get_name().startswith(PANEL_MARK):
+            panel = node.mark_get_id().get_user()
+            if not isinstance(panel, Panel):
+                legal = False
+                return
+            sets = node.get_domain().get_set_list()
+            under = {sets.get_at(k).get_tuple_name() for k in range(sets.n_set())}
+            if any(access.array in panel.arrays for statement in scop.statements
+                   if statement.name in under for access in statement.writes):
+                legal = False
+        for k in range(node.n_children()):
+            visit(node.child(k))
+
+    visit(schedule.get_root())
+    return legal
