@@ -107,7 +107,23 @@ SCALED_PRODUCT = """\
   }
 """
 
+# The reduction bounded by the rows member, both ways (symm's two triangles): the micro-tiles
+# on the diagonal run vector code over the steps every row has, generic code around them.
+LOWER_REDUCTION = """\
+  for (i = 0; i < ni; i++)
+    for (k = 0; k <= i && k < nk; k++)
+      for (j = 0; j < nj; j++)
+        C[i][j] = C[i][j] + alpha * A[i][k] * B[k][j];
+"""
+UPPER_REDUCTION = """\
+  for (i = 0; i < ni; i++)
+    for (k = i + 1; k < nk; k++)
+      for (j = 0; j < nj; j++)
+        C[i][j] = C[i][j] + alpha * A[i][k] * B[k][j];
+"""
+
 REGIONS = {"product": PRODUCT, "written_out": PRODUCT_WRITTEN_OUT, "triangle": TRIANGLE,
+           "lower_reduction": LOWER_REDUCTION, "upper_reduction": UPPER_REDUCTION,
            "two_statements": TWO_STATEMENTS, "scaled_product": SCALED_PRODUCT}
 
 VARIANTS = {
@@ -141,6 +157,9 @@ def test_register_tiled_output_is_bit_identical(name, element, tmp_path, cc):
     packed = dict(zip(VARIANTS, (result.text.count("_full = 1;") for result in results)))
     assert packed["32"] >= 1 and packed["parallel"] >= 1 and packed["size_one"] >= 1, packed
     assert packed["no_pack"] == 0 and packed["no_register_tiles"] == 0, packed
+    if "reduction" in name:
+        # the diagonal's micro-tiles: generic code clipped to the steps around vector code
+        assert all(" && c5 <= (" in result.text for result in results[:2]), name
 
 
 def test_vector_code_is_bit_identical_at_native_flags(tmp_path, cc):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import islpy as isl
 
@@ -85,6 +85,12 @@ class _Printer:
     statement_iterators: dict[str, tuple[str, ...]] = field(default_factory=dict)
     kernel_names: KernelNames | None = None
     vector_kernels: int = 0                            # micro-tiles given vector code
+    # while printing a micro-kernel's generic code for part of its steps: (the reduction
+    # loop's iterator, its lowest and highest value, None: as it is), how many loops were
+    # clipped, and whether one could not be (a single step, or a step other than 1)
+    clip: tuple[str, str | None, str | None] | None = None
+    clipped: int = 0
+    unclipped: bool = False
 
     # ---- expressions ------------------------------------------------------------------
 
@@ -183,6 +189,8 @@ class _Printer:
             init = self.expr(node.for_get_init())[0]
             body = node.for_get_body()
             if node.for_is_degenerate():
+                if self.clip is not None and self.clip[0] == iterator:
+                    self.unclipped = True      # one step, no loop to clip
                 declaration = f"{pad}{self.indent_unit}{self.iterator_type} {iterator} = {init};"
                 return [f"{pad}{{", declaration, *self.node(body, depth + 1), f"{pad}}}"]
             increment = self.expr(node.for_get_inc())[0]
@@ -191,6 +199,16 @@ class _Printer:
             # OpenMP takes one variable in the init-statement of a parallel loop
             declarations, condition = self._bound(node.for_get_cond(), iterator, init,
                                                   hoist=not marked)
+            if self.clip is not None and self.clip[0] == iterator:
+                if increment != "1":
+                    self.unclipped = True
+                _, low, high = self.clip
+                if low is not None:
+                    declarations = (f"{iterator} = ({init}) > {low} ? ({init}) : {low}"
+                                    + declarations[len(f"{iterator} = {init}"):])
+                if high is not None:
+                    condition = f"{condition} && {iterator} <= {high}"
+                self.clipped += 1
             lines = [f"{pad}#pragma omp parallel for"] if marked else []
             lines.append(f"{pad}for ({self.iterator_type} {declarations}; {condition}; "
                          f"{step}) {{")
@@ -211,7 +229,10 @@ class _Printer:
 
     def micro_kernel(self, node: isl.AstNode, depth: int, parallel: str | None) -> list[str]:
         """Return the lines of a micro-kernel: vector code for full micro-tiles under
-        ``#if defined(__GNUC__)``, the generic code for the others."""
+        ``#if defined(__GNUC__)``; for micro-tiles full over an interval of their reduction
+        steps (a triangular band's diagonal), the generic code clipped to the steps before
+        it, vector code over it, the generic code clipped to the steps after it; the
+        generic code for the others."""
         generic = self.node(node.mark_get_node(), depth, parallel)
         try:
             code = node.get_annotation().get_user()
@@ -219,22 +240,62 @@ class _Printer:
             code = None
         if not isinstance(code, KernelCode) or self.kernel_names is None:
             return generic
-        kernel = code.kernel
         pad = self.indent_unit * depth
+        inner_pad = pad + self.indent_unit
         loop = f"{self.loop_prefix}{code.depth}"
-        vector = vector_lines(code, self.statement_iterators[kernel.statement],
-                              lambda e: self.expr(e)[0], self.iterator_type, loop,
-                              self.kernel_names, pad, self.indent_unit)
+        branches = []
+        if code.full is not None:
+            branches.append((self._guarded(code, self.condition(code.full)),
+                             self._vector(code, pad, loop)))
+        if code.middle is not None:
+            where, first, last = code.middle
+            middle = replace(code, lower=first, upper=last)
+            before = self._clipped(node, depth + 1, parallel, loop, None,
+                                   f"({self.expr(first)[0]}) - 1")
+            after = self._clipped(node, depth + 1, parallel, loop,
+                                  f"({self.expr(last)[0]}) + 1", None)
+            if before is not None and after is not None:
+                vector = self._vector(middle, inner_pad, loop)
+                branches.append((self._guarded(middle, self.condition(where)),
+                                 [*before, f"{inner_pad}{{", *vector, f"{inner_pad}}}", *after]))
+        if not branches:
+            return generic
         self.vector_kernels += 1
+        lines = ["#if defined(__GNUC__)"]
+        for condition, body in branches:
+            lines += [f"{pad}if ({condition}) {{", *body, f"{pad}}} else"]
         inner = [self.indent_unit + line for line in generic]
-        condition = self.condition(code.full)
-        if panel_fits(code):
-            # the panel holds the reduction steps of one tile; a guard all the same
-            steps = f"({self.expr(code.upper)[0]}) - ({self.expr(code.lower)[0]})"
-            condition = f"({condition}) && {steps} < {code.kernel.panel.steps}"
-        return ["#if defined(__GNUC__)", f"{pad}if ({condition}) {{", *vector,
-                f"{pad}}} else", "#endif", f"{pad}{{", *inner, f"{pad}}}"]
+        return lines + ["#endif", f"{pad}{{", *inner, f"{pad}}}"]
 
+    def _vector(self, code: KernelCode, pad: str, loop: str) -> list[str]:
+        """Return the vector code of ``code`` over its steps ``lower`` .. ``upper``."""
+        return vector_lines(code, self.statement_iterators[code.kernel.statement],
+                            lambda e: self.expr(e)[0], self.iterator_type, loop,
+                            self.kernel_names, pad, self.indent_unit)
+
+    def _guarded(self, code: KernelCode, condition: str) -> str:
+        """Return ``condition`` and, with a panel, that its steps fit the panel (they do:
+        one tile's; a guard all the same)."""
+        if not panel_fits(code):
+            return condition
+        steps = f"({self.expr(code.upper)[0]}) - ({self.expr(code.lower)[0]})"
+        return f"({condition}) && {steps} < {code.kernel.panel.steps}"
+
+    def _clipped(self, node: isl.AstNode, depth: int, parallel: str | None, loop: str,
+                 low: str | None, high: str | None) -> list[str] | None:
+        """Return the generic code of a micro-kernel with its reduction loop ``loop``
+        clipped to ``low`` .. ``high`` (None: that end as it is), or None when the generic
+        code has no such loop to clip (isl emitted it otherwise)."""
+        self.clip = (loop, low, high)
+        self.clipped = 0
+        try:
+            lines = self.node(node.mark_get_node(), depth, parallel)
+        finally:
+            self.clip = None
+        if not self.clipped or self.unclipped:
+            self.unclipped = False
+            return None
+        return lines
 
     def panel(self, node: isl.AstNode, depth: int, parallel: str | None) -> list[str]:
         """Return the lines of the tile a packed panel lives in: the panel's declarations

@@ -40,12 +40,15 @@ class KernelCode:
     expressions of the loops around it."""
 
     kernel: MicroKernel
-    full: isl.AstExpr               # the micro-tile is full (a box, every reduction step)
-    lower: isl.AstExpr              # the reduction loop's bounds
-    upper: isl.AstExpr
+    full: isl.AstExpr | None        # the micro-tile is full (a box, every reduction step)
+    lower: isl.AstExpr | None       # the reduction loop's bounds there
+    upper: isl.AstExpr | None
     bases: tuple[isl.AstExpr, ...]  # the first value of the rows (if any) and vector members
     others: dict                    # statement iterator index -> value (fixed in the kernel)
     depth: int                      # schedule depth of the reduction loop
+    # where a micro-tile is full over an interval of its steps only, and the interval's ends
+    # (a triangular band's diagonal; see ``_split``)
+    middle: tuple[isl.AstExpr, isl.AstExpr, isl.AstExpr] | None = None
 
 
 def kernel_relations(schedule: isl.Schedule) -> dict[str, KernelRelations]:
@@ -104,14 +107,16 @@ def kernel_code(relations: KernelRelations, build: isl.AstBuild) -> KernelCode |
     if not all(base.is_single_valued() for base in base_maps):
         return None
     bases = [isl.PwMultiAff.from_map(base).get_pw_aff(0) for base in base_maps]
-    box = _box(lower, upper, bases, [kernel.mr, kernel.nr][-inner:])
+    sizes = [kernel.mr, kernel.nr][-inner:]
+    box = _box(lower, upper, bases, sizes)
     box = box.align_params(points.get_space())
     points = points.align_params(box.get_space())
     missing = box.subtract(points).domain()
     full = points.domain().subtract(missing).coalesce()
-    if full.is_empty():
+    split = _split(steps.align_params(points.get_space()), points, bases, sizes, full)
+    usable = full if split is None else full.union(split[0]).coalesce()
+    if usable.is_empty():
         return None
-    lower, upper = lower.gist(full).coalesce(), upper.gist(full).coalesce()
     others = {}
     roles = {index for index, _ in (found for found in kernel.iterators if found)}
     for index in range(instances.dim(isl.dim_type.out)):
@@ -119,14 +124,56 @@ def kernel_code(relations: KernelRelations, build: isl.AstBuild) -> KernelCode |
             continue
         value = instances.project_out(isl.dim_type.out, index + 1,
                                       instances.dim(isl.dim_type.out) - index - 1) \
-            .project_out(isl.dim_type.out, 0, index).intersect_domain(full)
+            .project_out(isl.dim_type.out, 0, index).intersect_domain(usable)
         if not value.is_single_valued():
             return None
         others[index] = build.expr_from_pw_aff(isl.PwMultiAff.from_map(value).get_pw_aff(0))
-    return KernelCode(kernel, build.expr_from_set(full), build.expr_from_pw_aff(lower),
-                      build.expr_from_pw_aff(upper),
-                      tuple(build.expr_from_pw_aff(base.gist(full)) for base in bases),
-                      others, outer)
+    middle = None
+    if split is not None:
+        where, first, last = split
+        middle = (build.expr_from_set(where), build.expr_from_pw_aff(first.gist(where)),
+                  build.expr_from_pw_aff(last.gist(where)))
+    if full.is_empty():
+        full_expr = lower_expr = upper_expr = None
+    else:
+        full_expr = build.expr_from_set(full)
+        lower_expr = build.expr_from_pw_aff(lower.gist(full).coalesce())
+        upper_expr = build.expr_from_pw_aff(upper.gist(full).coalesce())
+    return KernelCode(kernel, full_expr, lower_expr, upper_expr,
+                      tuple(build.expr_from_pw_aff(base.gist(usable)) for base in bases),
+                      others, outer, middle)
+
+
+def _split(steps: isl.Map, points: isl.Map, bases: list[isl.PwAff], sizes: list[int],
+           full: isl.Set) -> tuple[isl.Set, isl.PwAff, isl.PwAff] | None:
+    """Return where a micro-tile that is not full is full over an interval of its reduction
+    steps, and that interval's ends: (where, first, last). A triangular band's micro-tiles on
+    the diagonal (``k <= i``) have every point for the steps up to their first row and some
+    points after; those steps run as vector code, the others as the generic code before and
+    after them (each point still takes its steps in order; points are independent)."""
+    per_step = steps
+    for base, size in zip(bases, sizes):
+        span = isl.Map(f"{{ [b] -> [x] : b <= x < b + {size} }}", context=base.get_ctx())
+        per_step = per_step.flat_range_product(isl.Map.from_pw_aff(base).apply_range(span))
+    per_step = per_step.reset_tuple_id(isl.dim_type.out).align_params(points.get_space())
+    absent = per_step.subtract(points)
+    absent = absent.project_out(isl.dim_type.out, 1, absent.dim(isl.dim_type.out) - 1)
+    complete = steps.subtract(absent.reset_tuple_id(isl.dim_type.out)
+                              .align_params(steps.get_space()))
+    complete = complete.subtract_domain(full)
+    if complete.is_empty():
+        return None
+    first = complete.lexmin_pw_multi_aff().get_pw_aff(0)
+    last = complete.lexmax_pw_multi_aff().get_pw_aff(0)
+    line = isl.Space.set_alloc(first.get_ctx(), 0, 1)
+    interval = isl.Map.from_pw_aff(first).apply_range(isl.Map.lex_le(line)).intersect(
+        isl.Map.from_pw_aff(last).apply_range(isl.Map.lex_ge(line)))
+    interval = interval.reset_tuple_id(isl.dim_type.out).align_params(complete.get_space())
+    holes = interval.subtract(complete).domain()
+    where = complete.domain().subtract(holes).coalesce()
+    if where.is_empty():
+        return None
+    return where, first.intersect_domain(where).coalesce(), last.intersect_domain(where).coalesce()
 
 
 def _box(lower: isl.PwAff, upper: isl.PwAff, bases: list[isl.PwAff], sizes: list[int]
