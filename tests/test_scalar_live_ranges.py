@@ -132,7 +132,7 @@ def test_pipeline_refuses_a_schedule_that_overlaps_live_ranges(monkeypatch):
     from tiler import pipeline
     text = "#pragma scop\n" + TEMPORARY + "#pragma endscop\n"
 
-    def distributed(scop, deps, live_ranges=()):
+    def distributed(scop, deps, live_ranges=(), computed=None):
         schedule = isl.Schedule.from_domain(scop.domain).insert_partial_schedule(
             isl.MultiUnionPwAff("[{ S0[i, j] -> [(0)]; S1[i, j] -> [(1)] }]"))
         band = isl.MultiUnionPwAff("[{ S0[i, j] -> [(i)]; S1[i, j] -> [(i)] }, "

@@ -75,7 +75,7 @@ def test_legality_check_accepts_a_legal_skewed_tiling():
 def test_pipeline_refuses_to_emit_an_illegal_schedule(monkeypatch):
     text = "#pragma scop\n" + SKEWED + "#pragma endscop\n"
 
-    def forced(scop, deps, live_ranges=()):
+    def forced(scop, deps, live_ranges=(), computed=None):
         return _forced_band(scop, "[{ S0[i, j] -> [(i)] }, { S0[i, j] -> [(j)] }]"), "forced"
 
     monkeypatch.setattr(pipeline, "_choose_schedule", forced)

@@ -14,6 +14,7 @@ import select
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 
 class DeadlineExceeded(Exception):
@@ -23,11 +24,30 @@ class DeadlineExceeded(Exception):
 def run_with_deadline(compute: Callable[[], bytes], seconds: float) -> bytes | None:
     """Return ``compute()`` computed in a child process, or raise ``DeadlineExceeded`` after
     ``seconds``; None when the child failed (an exception in ``compute``)."""
+    result = collect([start(compute)], seconds)[0]
+    if isinstance(result, DeadlineExceeded):
+        raise result
+    return result
+
+
+@dataclass
+class Started:
+    """A computation started in a child process (``pid``, the pipe it writes to), or, where
+    there is no ``os.fork``, done in-process (``done``)."""
+
+    pid: int = 0
+    reader: int = -1
+    done: bytes | None = None
+
+
+def start(compute: Callable[[], bytes]) -> Started:
+    """Return ``compute`` started in a forked child (which sees the process as it is now:
+    start several, changing a setting in between, and they run at once)."""
     if not hasattr(os, "fork"):
         try:
-            return compute()
+            return Started(done=compute())
         except Exception:  # noqa: BLE001 - the child's failure is reported the same way
-            return None
+            return Started()
     reader, writer = os.pipe()
     child = os.fork()
     if child == 0:                                   # the child computes, writes, exits
@@ -41,20 +61,37 @@ def run_with_deadline(compute: Callable[[], bytes], seconds: float) -> bytes | N
         finally:
             os._exit(status)
     os.close(writer)
-    chunks: list[bytes] = []
+    return Started(child, reader)
+
+
+def collect(children: list[Started], seconds: float) -> list[bytes | None | DeadlineExceeded]:
+    """Return what each started child computed: its bytes, None when it failed, or a
+    ``DeadlineExceeded`` when it was not done ``seconds`` from now (it is killed)."""
+    chunks: dict[int, list[bytes]] = {k: [] for k, child in enumerate(children)
+                                      if child.reader >= 0}
+    results: list = [child.done for child in children]
+    open_pipes = {children[k].reader: k for k in chunks}
     deadline = time.monotonic() + seconds
     try:
-        while True:
+        while open_pipes:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([reader], [], [], remaining)[0]:
-                os.kill(child, signal.SIGKILL)
-                raise DeadlineExceeded(f"not done after {seconds:g} s")
-            chunk = os.read(reader, 1 << 16)
-            if not chunk:
+            ready = select.select(list(open_pipes), [], [], remaining)[0] \
+                if remaining > 0 else []
+            if not ready:
+                for reader, k in open_pipes.items():
+                    os.kill(children[k].pid, signal.SIGKILL)
+                    results[k] = DeadlineExceeded(f"not done after {seconds:g} s")
                 break
-            chunks.append(chunk)
+            for reader in ready:
+                chunk = os.read(reader, 1 << 16)
+                if chunk:
+                    chunks[open_pipes[reader]].append(chunk)
+                else:
+                    k = open_pipes.pop(reader)
+                    data = b"".join(chunks[k])
+                    results[k] = data[1:] if data else None
     finally:
-        os.close(reader)
-        os.waitpid(child, 0)
-    data = b"".join(chunks)
-    return data[1:] if data else None
+        for k in chunks:
+            os.close(children[k].reader)
+            os.waitpid(children[k].pid, 0)
+    return results

@@ -31,7 +31,6 @@ from tiler.preprocess import (
     preprocess,
 )
 from tiler.schedule import (
-    SCHEDULER_SECONDS,
     Planner,
     TiledBand,
     TilePlan,
@@ -41,6 +40,7 @@ from tiler.schedule import (
     original_schedule_map,
     parallel_loops_are_legal,
     tile_schedule,
+    isl_schedules,
     tileability,
 )
 from tiler.target import Target, detect_target
@@ -234,8 +234,8 @@ def _planner(scop: Scop, options: TileOptions, verdicts: list[Verdict] | None = 
     return plan
 
 
-def _choose_schedule(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ...] = ()
-                     ) -> tuple[isl.Schedule, str]:
+def _choose_schedule(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ...] = (),
+                     computed: dict | None = None) -> tuple[isl.Schedule, str]:
     """Return the schedule to tile and its name: the one that exposes the most tileable loops
     among the original order, isl's scheduler, and isl's scheduler without fusion; ties go to
     the earlier one (the original order keeps the programmer's loop order). A schedule whose
@@ -248,15 +248,15 @@ def _choose_schedule(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRang
     original = original_schedule(scop, deps)
     baseline = innermost_stride_score(scop, original)
     best, best_name, best_score = original, "original", tileability(original)
-    makers = [("isl", lambda: isl_schedule(scop, deps)),
-              ("isl-nofuse", lambda: isl_schedule(scop, deps, fuse=False))]
-    for name, make in makers:
+    if best_score >= ceiling:
+        return best, best_name
+    # both of isl's schedules at once (a child process each), within the scheduler's time
+    candidates = list(zip(("isl", "isl-nofuse"), isl_schedules(scop, deps, (True, False))))
+    if computed is not None:
+        computed.update(candidates)
+    for name, schedule in candidates:
         if best_score >= ceiling:
             break
-        started = time.perf_counter()
-        schedule = make()
-        if time.perf_counter() - started >= SCHEDULER_SECONDS:
-            break                  # it ran out of time; the next variant would as well
         if schedule is None or tileability(schedule) <= best_score:
             continue
         if live_ranges and not live_ranges_intact(schedule.get_map(), live_ranges):
@@ -284,7 +284,8 @@ def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ..
     scalars' ``live_ranges`` (see ``relax_scalar_dependences``), or why there is none. Loops
     marked parallel are checked against the ``memory``-based dependences (a scalar is shared
     between threads)."""
-    schedule, source = _choose_schedule(scop, deps, live_ranges)
+    computed: dict = {}         # isl's schedules, by name, once computed
+    schedule, source = _choose_schedule(scop, deps, live_ranges, computed)
     bands: list[TiledBand] = []
     verdicts: list[Verdict] = []
     if options.tile:
@@ -296,7 +297,8 @@ def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ..
             judged = len(verdicts)
             fused = source
             schedule, source, bands = _unfused_for_vectors(scop, deps, live_ranges, planner,
-                                                           options, (schedule, source, bands))
+                                                           options, (schedule, source, bands),
+                                                           computed)
             # keep the judgements of the schedule taken
             verdicts[:] = verdicts[judged:] if source != fused else verdicts[:judged]
         if not bands and verdicts:
@@ -343,11 +345,13 @@ def _vector_kernels(bands: list[TiledBand]) -> int:
 
 def _unfused_for_vectors(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ...],
                          planner: Planner, options: TileOptions,
-                         chosen: tuple[isl.Schedule, str, list[TiledBand]]
-                         ) -> tuple[isl.Schedule, str, list[TiledBand]]:
-    """Return isl's schedule without fusion, tiled, when it gives more micro-kernels vector
-    code than ``chosen`` (whose bands fuse several statements), else ``chosen``."""
-    unfused = isl_schedule(scop, deps, fuse=False)
+                         chosen: tuple[isl.Schedule, str, list[TiledBand]],
+                         computed: dict) -> tuple[isl.Schedule, str, list[TiledBand]]:
+    """Return isl's schedule without fusion (from ``computed`` when it is there), tiled, when
+    it gives more micro-kernels vector code than ``chosen`` (whose bands fuse several
+    statements), else ``chosen``."""
+    unfused = computed["isl-nofuse"] if "isl-nofuse" in computed \
+        else isl_schedule(scop, deps, fuse=False)
     if unfused is None or (live_ranges and not live_ranges_intact(unfused.get_map(),
                                                                   live_ranges)):
         return chosen

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import islpy as isl
 
-from tiler.deadline import DeadlineExceeded, run_with_deadline
+from tiler.deadline import DeadlineExceeded, collect, start
 from tiler.model import Leaf, Loop, LoopTree, Scop
 from tiler.transform.legality import is_legal
 from tiler.transform.parallel import (
@@ -29,7 +29,7 @@ from tiler.transform.tiling import (
 from tiler.transform.wavefront import wavefront
 
 __all__ = ["PARALLEL_MARK", "SEPARATE_POINT_LOOPS", "Planner", "TilePlan", "TiledBand",
-           "is_legal", "isl_schedule", "original_schedule", "original_schedule_map",
+           "is_legal", "isl_schedule", "isl_schedules", "original_schedule", "original_schedule_map",
            "parallel_loops_are_legal", "parallel_mark", "parallel_mark_depth", "permute_band",
            "tile_schedule", "tileability", "tileable_bands", "wavefront"]
 
@@ -151,33 +151,32 @@ def isl_schedule(scop: Scop, deps: isl.UnionMap, fuse: bool = True) -> isl.Sched
     ``fuse=False`` every strongly connected component of the dependence graph gets loops of
     its own (no fusion), which keeps reductions in deep bands when fusing them with their
     initialisation would not."""
+    return isl_schedules(scop, deps, (fuse,))[0]
+
+
+def isl_schedules(scop: Scop, deps: isl.UnionMap, fusions: tuple[bool, ...]
+                  ) -> list[isl.Schedule | None]:
+    """Return ``isl_schedule(scop, deps, fuse)`` for each of ``fusions``, computed at once
+    (one child process each, all within ``SCHEDULER_SECONDS``)."""
     ctx = scop.statements[0].domain.get_ctx()
     constraints = (isl.ScheduleConstraints.on_domain(scop.domain)
                    .set_validity(deps).set_proximity(deps).set_coincidence(deps))
     previous = ctx.get_max_operations(), ctx.get_schedule_serialize_sccs()
-    ctx.reset_operations()         # its own budget, whatever isl did before
-    ctx.set_max_operations(SCHEDULER_MAX_OPERATIONS)
-    ctx.set_schedule_serialize_sccs(0 if fuse else 1)
+    started = []
     try:
-        return _with_deadline(constraints, SCHEDULER_SECONDS)
+        for fuse in fusions:
+            ctx.reset_operations()         # its own budget, whatever isl did before
+            ctx.set_max_operations(SCHEDULER_MAX_OPERATIONS)
+            ctx.set_schedule_serialize_sccs(0 if fuse else 1)
+            # the child sees the settings as they are when it starts
+            started.append(start(lambda: constraints.compute_schedule().to_str().encode()))
     finally:
         ctx.set_max_operations(previous[0])
         ctx.set_schedule_serialize_sccs(previous[1])
         ctx.reset_operations()
-
-
-def _with_deadline(constraints: isl.ScheduleConstraints, seconds: float
-                   ) -> isl.Schedule | None:
-    """Return ``constraints.compute_schedule()``, computed in a child process that is killed
-    after ``seconds``: isl's operation budget does not bound every part of the scheduler."""
-    try:
-        text = run_with_deadline(lambda: constraints.compute_schedule().to_str().encode(),
-                                 seconds)
-    except DeadlineExceeded:
-        return None
-    if not text:
-        return None
-    return isl.Schedule.read_from_str(constraints.get_ctx(), text.decode())
+    return [None if not text or isinstance(text, DeadlineExceeded)
+            else isl.Schedule.read_from_str(ctx, text.decode())
+            for text in collect(started, SCHEDULER_SECONDS)]
 
 
 def _children(node: isl.ScheduleNode) -> list[isl.ScheduleNode]:
