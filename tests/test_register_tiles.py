@@ -122,7 +122,18 @@ UPPER_REDUCTION = """\
         C[i][j] = C[i][j] + alpha * A[i][k] * B[k][j];
 """
 
+# The written array read at rows the micro-tile writes later (trmm's shape): point (i, j)
+# reads C[k][j], k > i, before point (k, j) of the same micro-tile writes it (an anti
+# dependence, which the vector code keeps: it stores after every step).
+READS_WRITTEN = """\
+  for (i = 0; i < ni; i++)
+    for (k = i + 1; k < ni; k++)
+      for (j = 0; j < nj; j++)
+        C[i][j] = C[i][j] + A[i][k] * C[k][j];
+"""
+
 REGIONS = {"product": PRODUCT, "written_out": PRODUCT_WRITTEN_OUT, "triangle": TRIANGLE,
+           "reads_written": READS_WRITTEN,
            "lower_reduction": LOWER_REDUCTION, "upper_reduction": UPPER_REDUCTION,
            "two_statements": TWO_STATEMENTS, "scaled_product": SCALED_PRODUCT}
 
@@ -194,9 +205,12 @@ def test_statements_without_a_vector_form_say_why():
     iterators = {"i", "j", "k"}
     assert not isinstance(vector_form("C[(i)][(j)] += A[(i)][(k)] * B[(k)][(j)]", "j", types,
                                       iterators), str)
+    # the written array read at another element has a vector form; whether a point reads
+    # what another wrote is the dependences' to say (see the test below)
+    assert not isinstance(vector_form("C[(i)][(j)] += C[(i)][(k)] * B[(k)][(j)]", "j", types,
+                                      iterators), str)
     for body, reason in [
         ("C[(i)][(j)] += A[(j)][(k)]", "stride one"),            # across rows of A
-        ("C[(i)][(j)] += C[(i)][(k)] * B[(k)][(j)]", "another element"),
         ("C[(i)][(j)] += big * B[(k)][(j)]", "type"),
         ("C[(i)][(j)] = A[(i)][(k)] * B[(k)][(j)]", "does not read"),
         ("C[(i)][(j)] += sqrt(B[(k)][(j)])", "other than"),
@@ -227,10 +241,15 @@ for (i = 0; i < N; i++)
       C[i][j] += C[i][k] * B[k][j];
 """
     independent = dependent.replace("C[i][k]", "A[i][k]")
+    # C[k][j], k > i, read before the point (k, j) of the micro-tile writes it: an anti
+    # dependence only, which the vector code keeps (it stores after every step)
+    read_before_written = dependent.replace("k = 0", "k = i + 1").replace("C[i][k]", "C[k][j]")
     verdicts = []
-    for region in (dependent, independent):
+    for region in (dependent, independent, read_before_written):
         scop = build_scop(region)
-        deps = compute_dependences(scop, original_schedule_map(scop)).all
+        found = compute_dependences(scop, original_schedule_map(scop))
+        # what the pipeline checks: flow and output dependences
+        deps = found.flow.union(found.output)
         band = isl.MultiUnionPwAff("[N] -> [{ S0[i, k, j] -> [(i)] }, { S0[i, k, j] -> [(k)] }, "
                                     "{ S0[i, k, j] -> [(j)] }]")
         schedule = isl.Schedule.from_domain(scop.domain).insert_partial_schedule(band)
@@ -238,7 +257,9 @@ for (i = 0; i < N; i++)
                               unroll=False)
         node = register_tile(schedule.get_root().child(0), planted, (0, 1, 2), "tiler_micro_0")
         verdicts.append(micro_kernels_are_legal(node.get_schedule(), deps))
-    assert verdicts == [False, True]
+        if region is read_before_written:   # and all of them would refuse it
+            assert not micro_kernels_are_legal(node.get_schedule(), found.all)
+    assert verdicts == [False, True, True]
 
 
 def _loops(assembly: str) -> list[list[str]]:
@@ -339,3 +360,4 @@ def test_a_refused_micro_kernel_leaves_a_tiling_without_micro_tiles(monkeypatch)
     assert region.tiled and "tiler_acc" not in result.text
     assert all(band.plan.micro is None and "refused" in band.plan.micro_note
                for band in region.bands)
+

@@ -12,6 +12,7 @@ from tiler.codegen import generate_with_deadline, identifiers
 from tiler.deadline import DeadlineExceeded
 from tiler.decide import Code, Verdict, judge
 from tiler.dependences import (
+    Deps,
     LiveRanges,
     compute_dependences,
     live_ranges_intact,
@@ -278,7 +279,7 @@ CODEGEN_SECONDS = 6.0
 
 
 def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ...],
-               memory: isl.UnionMap, options: TileOptions
+               memory: Deps, options: TileOptions
                ) -> tuple[isl.Schedule, str, list[TiledBand], list[Verdict]] | str:
     """Return the schedule to generate (its source and tiled bands) under ``deps`` and the
     scalars' ``live_ranges`` (see ``relax_scalar_dependences``), or why there is none. Loops
@@ -308,9 +309,11 @@ def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ..
                     "left unchanged")
     if not is_legal(schedule, deps) or not live_ranges_intact(schedule.get_map(), live_ranges):
         return "the tiled schedule would break a dependence; left unchanged"
-    if not parallel_loops_are_legal(schedule, memory):
+    if not parallel_loops_are_legal(schedule, memory.all):
         return "a loop marked parallel would carry a dependence; left unchanged"
-    if not micro_kernels_are_legal(schedule, memory):
+    # a micro-tile's vector code reads during its steps and stores at their end: a point
+    # may read what another writes (an anti dependence), none may read what another wrote
+    if not micro_kernels_are_legal(schedule, memory.flow.union(memory.output)):
         if options.register_tiles:
             retried = _transform(scop, deps, live_ranges, memory,
                                  replace(options, register_tiles=False))
@@ -390,11 +393,11 @@ def tile_region(text: str, first_line: int, taken_names: set[str], options: Tile
     ctx.set_max_operations(REGION_MAX_OPERATIONS)
     try:
         order = original_schedule_map(scop)
-        memory = compute_dependences(scop, order).all
+        memory = compute_dependences(scop, order)
         relaxed = relax_scalar_dependences(scop, order)
         # Scalar temporaries' live ranges first (with parallel loops if asked, then without:
         # a scalar is shared between threads), then the plain memory-based dependences.
-        attempts = [(memory, (), options)]
+        attempts = [(memory.all, (), options)]
         if relaxed is not None:
             attempts[:0] = [(relaxed.deps, relaxed.live_ranges, options)] + (
                 [(relaxed.deps, relaxed.live_ranges, replace(options, parallel=False))]

@@ -16,8 +16,8 @@ which is a tiling of the point band with sizes (Mr, 1, Nr) followed by a permuta
 tile loops: legal in a permutable band, and checked again on the final schedule like every
 other. Vector code (see ``tiler.microkernel``) also runs the micro-tile's points of one
 reduction step at once and keeps the accumulators in registers across the reduction loop;
-``micro_kernels_are_legal`` checks what that relies on: no dependence between two points of
-one micro-tile.
+``micro_kernels_are_legal`` checks what that relies on: no point of a micro-tile reads what
+another wrote or writes what another writes.
 """
 
 from __future__ import annotations
@@ -274,10 +274,12 @@ def register_tile(node: isl.ScheduleNode, kernel: MicroKernel, point_order: tupl
 
 
 def micro_kernels_are_legal(schedule: isl.Schedule, deps: isl.UnionMap) -> bool:
-    """Return whether no dependence joins two different points of one micro-tile (equal
+    """Return whether none of ``deps`` joins two different points of one micro-tile (equal
     values of every loop above the micro-kernel, different values of its rows and vector
     members), for every micro-kernel with vector code: its points then run in any order,
-    and at once."""
+    and at once. The vector code reads during the reduction steps and stores each point's
+    value after them, so a point may read what another will write (anti dependences are
+    left out of ``deps``) but not what another wrote (flow) or writes too (output)."""
     legal = True
 
     def visit(node: isl.ScheduleNode) -> None:
