@@ -128,3 +128,43 @@ def test_packed_output_is_bit_identical(region, element, tmp_path, cc):
     results = assert_tiled_prints_the_same(source, "panel.c", VARIANTS, tmp_path, cc)
     packed = [result.text.count("_full = 1;") for result in results]
     assert all(packed[:3]) and packed[-1], packed
+
+
+# syrk's shape: A[j][k] moves across rows along the vector member j; vector code reads it
+# from a transposed panel, one block per column block of the tile. The triangle j <= i
+# gives diagonal micro-tiles that are partial along the vector member.
+GATHERED = """\
+  for (i = 0; i < ni; i++)
+    for (k = 0; k < nk; k++)
+      for (j = 0; j <= i; j++)
+        C[i][j] = C[i][j] + alpha * A[i][k] * A[j][k];
+"""
+
+# Two gathered references, one of them of another array, beside a plain vector operand.
+TWO_GATHERED = """\
+  for (i = 0; i < ni; i++)
+    for (k = 0; k < nk; k++)
+      for (j = 0; j < ni; j++)
+        C[i][j] = C[i][j] + A[i][k] * B[k][j] - D[j][k] * A[j][k] / 4;
+"""
+
+
+@pytest.mark.parametrize("element", ["double", "float"])
+@pytest.mark.parametrize("region", [GATHERED, TWO_GATHERED], ids=["gathered", "two_gathered"])
+def test_gathered_output_is_bit_identical(region, element, tmp_path, cc):
+    source = PROGRAM.replace("REGION", region).replace("TYPE", element)
+    variants = VARIANTS + [TileOptions(tile_sizes=(16, 16, 16), micro_tile=(4, 8),
+                                       target=AVX2, pack=False)]
+    results = assert_tiled_prints_the_same(source, "gathered.c", variants, tmp_path, cc)
+    gathered = [result.text.count("_vfull[") for result in results]
+    # every packed variant gathers (and then has vector code); without packing, none
+    assert all(gathered[:-1]) and not gathered[-1], gathered
+    assert "tiler_acc0_0" not in results[-1].text
+
+
+def test_a_reference_gathered_along_rows_too_gets_no_panel():
+    form = vector_form("C[i][j] = C[i][j] + A[i][k] * A[j + i][k]", "j", TYPES,
+                       {"i", "j", "k"}, gather=True)
+    assert [c_text(ref, {}) for ref in form.gathered] == ["A[(j + i)][k]"]
+    assert "moves with 'i'" in plan_panel(form, "j", "k", 4, 64, 32, 8, "i")
+    assert isinstance(plan_panel(form, "j", "k", 1, 64, 32, 8, None), Panel)

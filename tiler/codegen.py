@@ -19,6 +19,7 @@ from tiler.microkernel import (
     kernel_relations,
     panel_declarations,
     panel_fits,
+    panel_release,
     vector_lines,
 )
 from tiler.model import Scop
@@ -240,6 +241,9 @@ class _Printer:
             code = None
         if not isinstance(code, KernelCode) or self.kernel_names is None:
             return generic
+        panel = code.kernel.panel
+        if panel is not None and panel.gathered and not panel_fits(code):
+            return generic            # its vector code needs the transposed panel
         pad = self.indent_unit * depth
         inner_pad = pad + self.indent_unit
         loop = f"{self.loop_prefix}{code.depth}"
@@ -278,8 +282,10 @@ class _Printer:
         one tile's; a guard all the same)."""
         if not panel_fits(code):
             return condition
+        panel = code.kernel.panel
         steps = f"({self.expr(code.upper)[0]}) - ({self.expr(code.lower)[0]})"
-        return f"({condition}) && {steps} < {code.kernel.panel.steps}"
+        allocated = f" && {self.kernel_names.panel_buffer(panel)}_v" if panel.gathered else ""
+        return f"({condition}) && {steps} < {panel.steps}{allocated}"
 
     def _clipped(self, node: isl.AstNode, depth: int, parallel: str | None, loop: str,
                  low: str | None, high: str | None) -> list[str] | None:
@@ -305,8 +311,10 @@ class _Printer:
             return self.node(node.mark_get_node(), depth, parallel)
         pad = self.indent_unit * depth
         declarations = panel_declarations(panel, self.kernel_names, pad + self.indent_unit)
+        release = panel_release(panel, self.kernel_names, pad + self.indent_unit)
         return [f"{pad}{{", "#if defined(__GNUC__)", *declarations, "#endif",
-                *self.node(node.mark_get_node(), depth + 1, parallel), f"{pad}}}"]
+                *self.node(node.mark_get_node(), depth + 1, parallel),
+                *(["#if defined(__GNUC__)", *release, "#endif"] if release else []), f"{pad}}}"]
 
 
 @dataclass(frozen=True)

@@ -202,14 +202,30 @@ class KernelNames:
 
 
 def panel_declarations(panel: Panel, names: KernelNames, pad: str) -> list[str]:
-    """Return the declarations of a panel's buffer, the key of what it holds and whether
-    it holds anything, at the start of the tile it lives in."""
+    """Return the declarations of a panel's buffers, the keys of what they hold and whether
+    they hold anything, at the start of the tile they live in: the broadcast panel on the
+    stack, the transposed panel (one block per column block of the tile) on the heap."""
     buffer = names.panel_buffer(panel)
     zeros = {name: "0" for name in _names_in(panel.target)}
     element = f"__typeof__({c_text(panel.target, zeros)})"
-    return [f"{pad}{element} {buffer}[{panel.elements}] __attribute__((aligned(64), unused));",
-            f"{pad}{INDEX_TYPE} {buffer}_key[{PANEL_KEYS}] __attribute__((unused)) = {{0}};",
-            f"{pad}int {buffer}_full __attribute__((unused)) = 0;"]
+    lines = []
+    if panel.operands:
+        lines += [f"{pad}{element} {buffer}[{panel.elements}] "
+                  f"__attribute__((aligned(64), unused));",
+                  f"{pad}{INDEX_TYPE} {buffer}_key[{PANEL_KEYS}] __attribute__((unused)) = {{0}};",
+                  f"{pad}int {buffer}_full __attribute__((unused)) = 0;"]
+    if panel.gathered:
+        lines += [f"{pad}{element} *{buffer}_v = __builtin_malloc(sizeof *{buffer}_v * "
+                  f"{panel.gathered_elements});",
+                  f"{pad}{INDEX_TYPE} {buffer}_vkey[{panel.slots}][{PANEL_KEYS}] "
+                  f"__attribute__((unused)) = {{{{0}}}};",
+                  f"{pad}int {buffer}_vfull[{panel.slots}] __attribute__((unused)) = {{0}};"]
+    return lines
+
+
+def panel_release(panel: Panel, names: KernelNames, pad: str) -> list[str]:
+    """Return the lines that free what ``panel_declarations`` allocated."""
+    return [f"{pad}__builtin_free({names.panel_buffer(panel)}_v);"] if panel.gathered else []
 
 
 # Entries of a panel's key: the row block, the reduction range, and each other iterator of
@@ -278,32 +294,51 @@ def vector_lines(code: KernelCode, statement_iterators: tuple[str, ...], text_of
         lines.append(f"{inner}__builtin_memcpy(&{name}, {address}, sizeof {name});")
     element = f"__typeof__({first})"
     packed: dict = {}
+    gathered: dict = {}
     lower, upper = text_of(code.lower), text_of(code.upper)
+    step = ""
     if panel_fits(code):
         panel = kernel.panel
         buffer = names.panel_buffer(panel)
         lines.append(f"{inner}const {INDEX_TYPE} {buffer}_lo = ({lower}), "
                      f"{buffer}_hi = ({upper});")
         lower, upper = f"{buffer}_lo", f"{buffer}_hi"
-        key = ([base_rows] if base_rows is not None else []) + [lower, upper] \
-            + [fixed[name] for name in sorted(fixed)]
-        lines += _panel_fill(panel, buffer, key, (lower, upper), rows, substitution,
-                             loop_name, element, inner, unit)
-        # a pointer walks the panel: gcc then needs no register for the step's offset
-        lines.append(f"{inner}const {element} *{buffer}_at = {buffer};")
-        step = f", {buffer}_at += {panel.width}"
-        for number, place in enumerate(panel.places):
-            for row in range(rows):
-                packed[(row, place)] = f"{buffer}_at[{number * rows + row}]"
-    else:
-        step = ""
+        others = [fixed[name] for name in sorted(fixed)]
+        if panel.operands:
+            key = ([base_rows] if base_rows is not None else []) + [lower, upper] + others
+            lines += _panel_fill(panel, buffer, key, (lower, upper), rows, substitution,
+                                 loop_name, element, inner, unit)
+            # a pointer walks the panel: gcc then needs no register for the step's offset
+            lines.append(f"{inner}const {element} *{buffer}_at = {buffer};")
+            step += f", {buffer}_at += {panel.width}"
+            for number, place in enumerate(panel.places):
+                for row in range(rows):
+                    packed[(row, place)] = f"{buffer}_at[{number * rows + row}]"
+        if panel.gathered:
+            lane = f"{loop_name}_lane"
+
+            def along(values: dict[str, str]) -> dict[str, str]:
+                return dict(values, **{vector_name: f"{base_vector} + {lane}"})
+
+            lines += _gathered_fill(panel, buffer, [base_vector, lower, upper] + others,
+                                    base_vector, (lower, upper), along(substitution(0, 0)),
+                                    loop_name, lane, element, inner, unit)
+            width = len(panel.gathered) * panel.nr
+            step += f", {buffer}_vat += {width}"
+            for number, ref in enumerate(panel.gathered):
+                for group in range(groups):
+                    gathered[(number, group)] = \
+                        f"{buffer}_vat[{number * panel.nr + group * lanes}]"
     lines.append(f"{inner}for ({INDEX_TYPE} {loop_name} = {lower}, "
                  f"{loop_name}_end = {upper}; {loop_name} <= {loop_name}_end; "
                  f"{loop_name}++{step}) {{")
     for (row, group), name in accumulators.items():
+        loads = {ref: gathered[(number, group)]
+                 for number, ref in enumerate(kernel.panel.gathered)} if gathered else {}
         value = _vector_text(form.update, form.target, vector_name, substitution(row, group),
                              name, element, names,
-                             {place: text for (r, place), text in packed.items() if r == row})
+                             {place: text for (r, place), text in packed.items() if r == row},
+                             loads)
         lines.append(f"{body}{name} = {value};")
     lines.append(f"{inner}}}")
     for (row, group), name in accumulators.items():
@@ -314,7 +349,7 @@ def vector_lines(code: KernelCode, statement_iterators: tuple[str, ...], text_of
 
 def _vector_text(expr: Expr, target: ArrayRef, vector: str, values: dict[str, str],
                  accumulator: str, element: str, names: KernelNames,
-                 packed: dict[int, str] | None = None) -> str:
+                 packed: dict[int, str] | None = None, gathered: dict | None = None) -> str:
     """Return the vector expression of ``expr``: the written element is the accumulator,
     references along the vector member are loads, the rest broadcast scalars; the broadcast
     operand number n (in the order ``broadcast_operands`` gives) is read as ``packed[n]``
@@ -331,6 +366,9 @@ def _vector_text(expr: Expr, target: ArrayRef, vector: str, values: dict[str, st
         if isinstance(expr, ArrayRef):
             if _same_reference(expr, target):
                 return accumulator
+            for ref, place in (gathered or {}).items():
+                if _same_reference(expr, ref):
+                    return f"{names.load}(&{place})"
             assert stride_along(expr, vector) == "unit"
             return f"{names.load}(&{c_text(expr, values)})"
         if isinstance(expr, Binary):
@@ -362,3 +400,31 @@ def _panel_fill(panel: Panel, buffer: str, key: list[str], bounds: tuple[str, st
     lines.append(f"{pad}{unit}}}")
     lines += [f"{pad}{unit}{buffer}_key[{k}] = {value};" for k, value in enumerate(key)]
     return lines + [f"{pad}{unit}{buffer}_full = 1;", f"{pad}}}"]
+
+
+def _gathered_fill(panel: Panel, buffer: str, key: list[str], base_vector: str,
+                   bounds: tuple[str, str], values: dict[str, str], loop_name: str, lane: str,
+                   element: str, pad: str, unit: str) -> list[str]:
+    """Return the lines that find the block of the transposed panel for the micro-tile's
+    column block, fill it unless it holds its values already (``key``), and point
+    ``{buffer}_vat`` at its first step."""
+    lower, upper = bounds
+    width = len(panel.gathered) * panel.nr
+    block = panel.steps * width
+    slot = f"{buffer}_slot"
+    keys = f"{buffer}_vkey[{slot}]"
+    same = " && ".join(f"{keys}[{k}] == {value}" for k, value in enumerate(key))
+    lines = [f"{pad}const {INDEX_TYPE} {slot} = (({base_vector}) / {panel.nr} % {panel.slots}"
+             f" + {panel.slots}) % {panel.slots};",
+             f"{pad}{element} *{buffer}_vat = {buffer}_v + {slot} * {block};",
+             f"{pad}if (!({buffer}_vfull[{slot}] && {same})) {{",
+             f"{pad}{unit}for ({INDEX_TYPE} {loop_name} = {lower}; {loop_name} <= {upper}; "
+             f"{loop_name}++, {buffer}_vat += {width}) {{",
+             f"{pad}{unit * 2}for ({INDEX_TYPE} {lane} = 0; {lane} < {panel.nr}; {lane}++) {{"]
+    for number, ref in enumerate(panel.gathered):
+        lines.append(f"{pad}{unit * 3}{buffer}_vat[{number * panel.nr} + {lane}] = "
+                     f"({element}) {c_text(ref, values)};")
+    lines += [f"{pad}{unit * 2}}}", f"{pad}{unit}}}"]
+    lines += [f"{pad}{unit}{keys}[{k}] = {value};" for k, value in enumerate(key)]
+    return lines + [f"{pad}{unit}{buffer}_vfull[{slot}] = 1;",
+                    f"{pad}{unit}{buffer}_vat = {buffer}_v + {slot} * {block};", f"{pad}}}"]

@@ -38,6 +38,10 @@ PANEL_MIN_REUSE = 2
 # The largest panel, in elements (64 KiB of doubles): it lives on the stack of the thread
 # running the tile, and should stay in the first two cache levels.
 PANEL_MAX_ELEMENTS = 8192
+# The largest transposed panel (of references gathered along the vector member), in
+# elements: one tile's block of them (the reduction steps times the vector extent), on the
+# heap, as BLIS packs its block of B (8 MiB of doubles).
+GATHERED_MAX_ELEMENTS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,16 @@ class Panel:
     steps: int
     rows: int
     number: int = -1
+    # The transposed panel: references that move along the vector member with another
+    # stride, copied for each micro-tile column block into ``nr`` contiguous values per
+    # reduction step, in ``slots`` blocks (every column block of one tile has its own).
+    gathered: tuple[ArrayRef, ...] = ()
+    nr: int = 0
+    slots: int = 0
+
+    @property
+    def gathered_elements(self) -> int:
+        return self.slots * self.steps * len(self.gathered) * self.nr
 
     @property
     def width(self) -> int:
@@ -87,27 +101,41 @@ def _names_read(expr: Expr) -> set[str]:
 
 
 def plan_panel(form: VectorStatement, vector: str, reduction: str, rows: int,
-               reduction_steps: int, vector_extent: int, nr: int) -> Panel | str:
+               reduction_steps: int, vector_extent: int, nr: int,
+               rows_name: str | None = None) -> Panel | str:
     """Return the panel of a micro-kernel of statement ``form`` (iterators ``vector`` and
     ``reduction`` by their C names, ``rows`` rows per micro-tile, a tile of
     ``reduction_steps`` x ``vector_extent`` along those members, ``nr`` per micro-tile), or
-    why it gets none."""
+    why it gets none. The statement's gathered references are always packed (its vector code
+    needs them); its broadcast operands where that pays."""
     places = [place for place, operand in enumerate(broadcast_operands(form.update, vector))
               if _mentions(operand, reduction)]
     operands = [broadcast_operands(form.update, vector)[place] for place in places]
+    if rows_name is not None and any(_mentions(ref, rows_name) for ref in form.gathered):
+        return (f"a reference to gather along the vector member moves with '{rows_name}' "
+                "too (one transposed panel per row)")
+    why = ""
     if not operands:
-        return "no broadcast operand varies along the reduction"
-    if vector_extent // nr < PANEL_MIN_REUSE:
-        return (f"the tile holds {vector_extent // nr} micro-tile(s) along the vector member "
-                f"(a panel pays from {PANEL_MIN_REUSE})")
-    arrays = set().union(*(_names_read(operand) for operand in operands))
+        why = "no broadcast operand varies along the reduction"
+    elif vector_extent // nr < PANEL_MIN_REUSE:
+        why = (f"the tile holds {vector_extent // nr} micro-tile(s) along the vector member "
+               f"(a panel pays from {PANEL_MIN_REUSE})")
+    elif len(operands) * rows * reduction_steps > PANEL_MAX_ELEMENTS:
+        why = (f"the panel would hold {len(operands) * rows * reduction_steps} values (at "
+               f"most {PANEL_MAX_ELEMENTS})")
+    if why:
+        operands, places = [], []
+        if not form.gathered:
+            return why
+    arrays = set().union(*(_names_read(part) for part in (*operands, *form.gathered)))
     if form.target.name in arrays:
         return f"a broadcast operand reads '{form.target.name}', which the statement writes"
+    slots = -(-vector_extent // nr) + 1 if form.gathered else 0
     panel = Panel(tuple(operands), tuple(places), form.target, frozenset(arrays),
-                  reduction_steps, rows)
-    if panel.elements > PANEL_MAX_ELEMENTS:
-        return (f"the panel would hold {panel.elements} values (at most "
-                f"{PANEL_MAX_ELEMENTS})")
+                  reduction_steps, rows, gathered=form.gathered, nr=nr, slots=slots)
+    if panel.gathered_elements > GATHERED_MAX_ELEMENTS:
+        return (f"the transposed panel would hold {panel.gathered_elements} values (at most "
+                f"{GATHERED_MAX_ELEMENTS})")
     return panel
 
 

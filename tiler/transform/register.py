@@ -83,11 +83,18 @@ class MicroKernel:
                 f"{self.vector}, reduction member {self.reduction}), vector of {self.lanes}")
         if self.vectorised:
             text += ": GNU C vector code for full micro-tiles"
-            if self.panel is not None:
-                operands = ", ".join(c_text(operand, {}) for operand in self.panel.operands)
-                return (text + f"; broadcast operands packed ({operands}: a panel of "
-                        f"{self.panel.steps} x {self.panel.width} values per row block)")
-            return text + (f"; no packed panel ({self.panel_note})" if self.panel_note else "")
+            panel = self.panel
+            if panel is not None and panel.operands:
+                operands = ", ".join(c_text(operand, {}) for operand in panel.operands)
+                text += (f"; broadcast operands packed ({operands}: a panel of "
+                         f"{panel.steps} x {panel.width} values per row block)")
+            elif self.panel_note:
+                text += f"; no packed panel ({self.panel_note})"
+            if panel is not None and panel.gathered:
+                gathered = ", ".join(c_text(ref, {}) for ref in panel.gathered)
+                text += (f"; gathered along the vector member into a transposed panel "
+                         f"({gathered}: {panel.steps} x {panel.nr} values per column block)")
+            return text
         return text + f": plain unrolled code ({self.why_not_vectorised})"
 
 
@@ -180,7 +187,7 @@ def plan_micro_kernel(scop: Scop, band: isl.ScheduleNode, shape: BandShape,
         else None
     kernel = MicroKernel(None if mr == 1 else rows, vector, reduction, mr, nr, lanes, None,
                          None)
-    why = _why_not_vector(kernel, statement, band, scop.types, nr, lanes)
+    why = _why_not_vector(kernel, statement, band, scop.types, nr, lanes, pack)
     if isinstance(why, str):
         if not PLAIN_MICRO_TILES:
             return f"no vector code ({why}), and plain micro-tiles are off"
@@ -190,10 +197,15 @@ def plan_micro_kernel(scop: Scop, band: isl.ScheduleNode, shape: BandShape,
                       iterators=iterators, unroll=False)
     if not pack:
         return kernel
+    rows_name = statement.iterators[iterators[0][0]] if iterators[0] is not None else None
     panel = plan_panel(vector_statement, statement.iterators[iterators[1][0]],
                        statement.iterators[iterators[2][0]], kernel.mr, extent[reduction],
-                       extent[vector], nr)
+                       extent[vector], nr, rows_name)
     if isinstance(panel, str):
+        if vector_statement.gathered:       # its vector code needs the transposed panel
+            names = ", ".join(ref.name for ref in vector_statement.gathered)
+            return f"no vector code ({panel}; {names} would be gathered), and plain " \
+                "micro-tiles are off"
         return _replace(kernel, panel_note=panel)
     return _replace(kernel, panel=panel)
 
@@ -204,7 +216,7 @@ def _replace(kernel: MicroKernel, **changes) -> MicroKernel:
 
 
 def _why_not_vector(kernel: MicroKernel, statement, band: isl.ScheduleNode, declared: dict,
-                    nr: int, lanes: int):
+                    nr: int, lanes: int, gather: bool = False):
     """Return (vector form, iterators) of the band's statement, or why it has none."""
     if lanes == 1:
         return "the target has no vector unit"
@@ -223,7 +235,7 @@ def _why_not_vector(kernel: MicroKernel, statement, band: isl.ScheduleNode, decl
     names = {a.array for a in statement.accesses} | _names(statement.body)
     types = {name: declared[name] for name in names - set(statement.iterators)
              if name in declared}
-    form = vector_form(statement.body, vector_name, types, set(statement.iterators))
+    form = vector_form(statement.body, vector_name, types, set(statement.iterators), gather)
     if isinstance(form, str):
         return form
     return form, iterators

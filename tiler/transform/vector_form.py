@@ -42,6 +42,9 @@ class VectorStatement:
     target: ArrayRef
     update: Expr              # the value assigned: X op e, or the right-hand side of X = ...
     element_type: str
+    # references that move along the vector iterator other than with stride one (syrk's
+    # A[j][k]): vector code reads them from a transposed panel (tiler.transform.panel)
+    gathered: tuple[ArrayRef, ...] = ()
 
 
 def statement_expression(body: str) -> Expr | None:
@@ -151,10 +154,12 @@ def _scalar_rank(expr: Expr, types: dict[str, str], iterators: set[str]) -> int 
     return None
 
 
-def vector_form(body: str, vector: str, types: dict[str, str], iterators: set[str]
-                ) -> VectorStatement | str:
+def vector_form(body: str, vector: str, types: dict[str, str], iterators: set[str],
+                gather: bool = False) -> VectorStatement | str:
     """Return the vector form of a statement along the iterator ``vector``, or why it has
-    none. ``types`` are the declared types of arrays and scalars."""
+    none. ``types`` are the declared types of arrays and scalars. With ``gather``, a
+    reference of another array that moves along ``vector`` with another affine stride is
+    an operand too, listed in ``gathered`` (it must be packed to be loaded as a vector)."""
     expr = statement_expression(body)
     if not isinstance(expr, Assign) or not isinstance(expr.target, ArrayRef):
         return "the statement is not an assignment to an array element"
@@ -170,12 +175,13 @@ def vector_form(body: str, vector: str, types: dict[str, str], iterators: set[st
         update = Binary(expr.op[:-1], target, expr.value, expr.span)
     else:
         return f"operator '{expr.op}' has no vector form"
-    problem = _vector_operands(update, target, vector, element, types, iterators)
+    gathered: list[ArrayRef] = [] if gather else None
+    problem = _vector_operands(update, target, vector, element, types, iterators, gathered)
     if problem:
         return problem
     if not _reads_target(update, target):
         return "the statement does not read the element it writes (no accumulator)"
-    return VectorStatement(target, update, element)
+    return VectorStatement(target, update, element, tuple(gathered or ()))
 
 
 def _reads_target(expr: Expr, target: ArrayRef) -> bool:
@@ -185,8 +191,10 @@ def _reads_target(expr: Expr, target: ArrayRef) -> bool:
 
 
 def _vector_operands(expr: Expr, target: ArrayRef, vector: str, element: str,
-                     types: dict[str, str], iterators: set[str]) -> str | None:
-    """Return why ``expr`` has no vector form along ``vector`` (None: it has one)."""
+                     types: dict[str, str], iterators: set[str],
+                     gathered: list[ArrayRef] | None = None) -> str | None:
+    """Return why ``expr`` has no vector form along ``vector`` (None: it has one); references
+    to gather are added to ``gathered`` (None: none may be)."""
     if not _varies(expr, vector):
         rank = _scalar_rank(expr, types, iterators)
         if rank is None:
@@ -198,15 +206,25 @@ def _vector_operands(expr: Expr, target: ArrayRef, vector: str, element: str,
         # (the written array read at another element: whether another point of the
         # micro-tile wrote it first is for the dependences to say, micro_kernels_are_legal)
         if stride_along(expr, vector) != "unit":
-            return f"'{expr.name}' is not read with stride one along '{vector}'"
+            if gathered is None or expr.name == target.name or \
+                    any(_linear(index) is None for index in expr.indices):
+                return f"'{expr.name}' is not read with stride one along '{vector}'"
+            if types.get(expr.name) != element:
+                return f"'{expr.name}' is not an array of {element}"
+            if not any(_same_reference(expr, seen) for seen in gathered):
+                gathered.append(expr)
+            return None
         if types.get(expr.name) != element:
             return f"'{expr.name}' is not an array of {element}"
         return None
     if isinstance(expr, Binary) and expr.op in _ARITHMETIC:
-        return (_vector_operands(expr.left, target, vector, element, types, iterators)
-                or _vector_operands(expr.right, target, vector, element, types, iterators))
+        return (_vector_operands(expr.left, target, vector, element, types, iterators,
+                                 gathered)
+                or _vector_operands(expr.right, target, vector, element, types, iterators,
+                                    gathered))
     if isinstance(expr, Unary) and expr.op in "+-":
-        return _vector_operands(expr.operand, target, vector, element, types, iterators)
+        return _vector_operands(expr.operand, target, vector, element, types, iterators,
+                                gathered)
     return "an operation other than + - * / along the vector member"
 
 
