@@ -17,6 +17,13 @@ range and every other fixed iterator) are not those the micro-tile needs, and re
 The copy is exact (each value computed as the micro-kernel computed it, same operands, same
 order) and legal when nothing under the mark writes what the packed operands read
 (``panels_are_legal``, checked on the final schedule).
+
+A reference that moves along the vector member with another stride (syrk's ``A[j][k]``) has
+no vector load: it is gathered into a *transposed* panel, BLIS's packed block of B. Each
+column block of Nr values of the tile has a block of it, ``Nr`` contiguous values per
+reduction step, filled on its first use and keyed like the broadcast panel (column block,
+reduction range, other fixed iterators), so the row blocks that follow load it as vectors.
+It lives on the heap, one allocation per tile.
 """
 
 from __future__ import annotations
