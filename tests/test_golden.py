@@ -31,6 +31,9 @@ CASES: dict[str, TileOptions] = {
     # the same micro-tile with its broadcast operand packed (a panel per 4-row block)
     "panel": TileOptions(tile_sizes=(32, 32, 32), micro_tile=(4, 8),
                          target=Target(32, 16, True, "golden")),
+    # a reference gathered along the vector member into a transposed panel
+    "gathered": TileOptions(tile_sizes=(32, 32, 32), micro_tile=(4, 8),
+                            target=Target(32, 16, True, "golden")),
     "stencil1d": TileOptions(tile_sizes=(8, 16)),     # time loop: skewed band
 }
 
