@@ -8,11 +8,12 @@ from dataclasses import replace
 
 import islpy as isl
 import pytest
+from ccutil import DUMP_DEFINES, EXACT_FLAGS, compile_and_run
 from test_register_tiles import AVX2, PROGRAM, PRODUCT
 from tiling_check import assert_tiled_prints_the_same
 
 from tiler.frontend import build_scop
-from tiler.pipeline import TileOptions
+from tiler.pipeline import TileOptions, tile_source
 from tiler.transform.panel import (
     Panel,
     broadcast_operands,
@@ -168,3 +169,15 @@ def test_a_reference_gathered_along_rows_too_gets_no_panel():
     assert [c_text(ref, {}) for ref in form.gathered] == ["A[(j + i)][k]"]
     assert "moves with 'i'" in plan_panel(form, "j", "k", 4, 64, 32, 8, "i")
     assert isinstance(plan_panel(form, "j", "k", 1, 64, 32, 8, None), Panel)
+
+
+@pytest.mark.parametrize("region", [PRODUCT, GATHERED], ids=["broadcast", "gathered"])
+def test_panels_are_private_to_the_thread_running_a_tile(region, tmp_path, cc, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    source = PROGRAM.replace("REGION", region).replace("TYPE", "double")
+    original = compile_and_run(source, tmp_path, cc, EXACT_FLAGS, DUMP_DEFINES)
+    tiled = tile_source(source, "threads.c", TileOptions(
+        tile_sizes=(8, 16, 16), micro_tile=(4, 8), target=AVX2, parallel=True)).text
+    assert "#pragma omp parallel for" in tiled and "_full = 1;" in tiled
+    run = compile_and_run(tiled, tmp_path, cc, (*EXACT_FLAGS, "-fopenmp"), DUMP_DEFINES)
+    assert run.stdout == original.stdout
