@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import islpy as isl
 
 from tiler.model import Scop
+from tiler.transform.marks import marked_nodes
 from tiler.syntax import ArrayRef, Binary, Expr, Name, Unary
 from tiler.transform.vector_form import VectorStatement, _children, _mentions
 
@@ -155,23 +156,13 @@ def panels_are_legal(schedule: isl.Schedule, scop: Scop) -> bool:
     """Return whether no statement instance under a panel's mark writes an array or scalar
     that the panel's operands read (the panel then holds, for as long as it lives, what the
     micro-kernel would have computed)."""
-    legal = True
-
-    def visit(node: isl.ScheduleNode) -> None:
-        nonlocal legal
-        if node.get_type() == isl.schedule_node_type.mark and \
-                node.mark_get_id().get_name().startswith(PANEL_MARK):
-            panel = node.mark_get_id().get_user()
-            if not isinstance(panel, Panel):
-                legal = False
-                return
-            sets = node.get_domain().get_set_list()
-            under = {sets.get_at(k).get_tuple_name() for k in range(sets.n_set())}
-            if any(access.array in panel.arrays for statement in scop.statements
-                   if statement.name in under for access in statement.writes):
-                legal = False
-        for k in range(node.n_children()):
-            visit(node.child(k))
-
-    visit(schedule.get_root())
-    return legal
+    for mark in marked_nodes(schedule, PANEL_MARK):
+        panel = mark.mark_get_id().get_user()
+        if not isinstance(panel, Panel):
+            return False
+        sets = mark.get_domain().get_set_list()
+        under = {sets.get_at(k).get_tuple_name() for k in range(sets.n_set())}
+        if any(access.array in panel.arrays for statement in scop.statements
+               if statement.name in under for access in statement.writes):
+            return False
+    return True

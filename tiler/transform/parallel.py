@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import islpy as isl
 
+from tiler.transform.marks import marked_nodes
+
 # The mark placed above a band whose first loop may run in parallel (see codegen); its name
 # ends with the schedule depth of that loop, so the printer finds the loop the mark is about.
 PARALLEL_MARK = "tiler_parallel"
@@ -28,24 +30,16 @@ def parallel_loops_are_legal(schedule: isl.Schedule, deps: isl.UnionMap) -> bool
     Decided on times: each dependence inside the marked band becomes the difference of the
     outer loops' and the marked loop's values at its two ends, which must not be zero on the
     outer loops and nonzero on the marked one."""
-    legal = True
-
-    def visit(node: isl.ScheduleNode) -> None:
-        nonlocal legal
-        if node.get_type() == isl.schedule_node_type.mark and \
-                parallel_mark_depth(node.mark_get_id().get_name()) is not None:
-            band = node.child(0)
-            outer = band.get_prefix_schedule_union_map()
-            member = isl.UnionMap.from_multi_union_pw_aff(
-                band.band_get_partial_schedule().drop_dims(
-                    isl.dim_type.set, 1, band.band_n_member() - 1))
-            inside = deps.intersect_domain(band.get_domain()).intersect_range(band.get_domain())
-            legal = legal and not _carried(inside, outer, member)
-        for k in range(node.n_children()):
-            visit(node.child(k))
-
-    visit(schedule.get_root())
-    return legal
+    for mark in marked_nodes(schedule, f"{PARALLEL_MARK}_"):
+        band = mark.child(0)
+        outer = band.get_prefix_schedule_union_map()
+        member = isl.UnionMap.from_multi_union_pw_aff(
+            band.band_get_partial_schedule().drop_dims(
+                isl.dim_type.set, 1, band.band_n_member() - 1))
+        inside = deps.intersect_domain(band.get_domain()).intersect_range(band.get_domain())
+        if _carried(inside, outer, member):
+            return False
+    return True
 
 
 def _carried(deps: isl.UnionMap, outer: isl.UnionMap, member: isl.UnionMap) -> bool:

@@ -29,6 +29,7 @@ import islpy as isl
 from tiler.footprint import BandShape
 from tiler.model import Scop
 from tiler.target import Target
+from tiler.transform.marks import marked_nodes
 from tiler.transform.panel import Panel, plan_panel
 from tiler.transform.vector_form import VectorStatement, c_text, vector_form
 
@@ -292,20 +293,11 @@ def micro_kernels_are_legal(schedule: isl.Schedule, deps: isl.UnionMap) -> bool:
     and at once. The vector code reads during the reduction steps and stores each point's
     value after them, so a point may read what another will write (anti dependences are
     left out of ``deps``) but not what another wrote (flow) or writes too (output)."""
-    legal = True
-
-    def visit(node: isl.ScheduleNode) -> None:
-        nonlocal legal
-        if node.get_type() == isl.schedule_node_type.mark and \
-                node.mark_get_id().get_name().startswith(MICRO_MARK):
-            kernel = node.mark_get_id().get_user()
-            if isinstance(kernel, MicroKernel) and kernel.vectorised:
-                legal = legal and not _points_depend(node, deps)
-        for k in range(node.n_children()):
-            visit(node.child(k))
-
-    visit(schedule.get_root())
-    return legal
+    for mark in marked_nodes(schedule, MICRO_MARK):
+        kernel = mark.mark_get_id().get_user()
+        if isinstance(kernel, MicroKernel) and kernel.vectorised and _points_depend(mark, deps):
+            return False
+    return True
 
 
 def _points_depend(mark: isl.ScheduleNode, deps: isl.UnionMap) -> bool:
