@@ -14,6 +14,7 @@ from tiling_check import assert_tiled_prints_the_same
 
 from tiler.frontend import build_scop
 from tiler.pipeline import TileOptions, tile_source
+from tiler.target import Target
 from tiler.transform.panel import (
     Panel,
     broadcast_operands,
@@ -181,3 +182,28 @@ def test_panels_are_private_to_the_thread_running_a_tile(region, tmp_path, cc, m
     assert "#pragma omp parallel for" in tiled and "_full = 1;" in tiled
     run = compile_and_run(tiled, tmp_path, cc, (*EXACT_FLAGS, "-fopenmp"), DUMP_DEFINES)
     assert run.stdout == original.stdout
+
+
+# A target with eight doubles (16 floats) a vector and 32 registers (AVX-512): the two
+# vectors of B[k][j] a reduction step loads span two cache lines, so B is packed per column
+# block too.
+AVX512 = Target(64, 32, True, "test")
+
+
+@pytest.mark.parametrize("element", ["double", "float"])
+def test_streamed_vector_operands_are_packed_bit_identically(element, tmp_path, cc):
+    source = PROGRAM.replace("REGION", PRODUCT).replace("TYPE", element)
+    nr = 16 if element == "double" else 32          # two vectors, 128 bytes
+    variants = [TileOptions(tile_sizes=sizes, micro_tile=(rows, nr), target=AVX512)
+                for sizes, rows in [((16, 16, 2 * nr), 4), ((24, 9, 40), 3),
+                                    ((100, 100, 100), 8), ((8, 32, 2 * nr), 2)]]
+    variants.append(TileOptions(tile_sizes=(16, 16, 2 * nr), micro_tile=(4, nr), target=AVX512,
+                                parallel=True))
+    results = assert_tiled_prints_the_same(source, "streamed.c", variants, tmp_path, cc)
+    described = [band.plan.micro.describe() for result in results
+                 for band in result.regions[0].bands]
+    assert all("B[k][j]" in text and "per column block" in text for text in described), described
+    # with AVX2's four doubles a step (one line), B is loaded where it is
+    avx2 = tile_source(source, "streamed.c", TileOptions(tile_sizes=(16, 16, 32),
+                                                         micro_tile=(4, 8), target=AVX2))
+    assert "_vfull[" not in avx2.text

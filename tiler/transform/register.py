@@ -93,7 +93,7 @@ class MicroKernel:
                 text += f"; no packed panel ({self.panel_note})"
             if panel is not None and panel.gathered:
                 gathered = ", ".join(c_text(ref, {}) for ref in panel.gathered)
-                text += (f"; gathered along the vector member into a transposed panel "
+                text += (f"; vector operands packed per column block "
                          f"({gathered}: {panel.steps} x {panel.nr} values per column block)")
             return text
         return text + f": plain unrolled code ({self.why_not_vectorised})"
@@ -201,7 +201,8 @@ def plan_micro_kernel(scop: Scop, band: isl.ScheduleNode, shape: BandShape,
     rows_name = statement.iterators[iterators[0][0]] if iterators[0] is not None else None
     panel = plan_panel(vector_statement, statement.iterators[iterators[1][0]],
                        statement.iterators[iterators[2][0]], kernel.mr, extent[reduction],
-                       extent[vector], nr, rows_name)
+                       extent[vector], nr, rows_name,
+                       extent[rows] if rows is not None and kernel.rows is not None else 0)
     if isinstance(panel, str):
         if vector_statement.gathered:       # its vector code needs the transposed panel
             names = ", ".join(ref.name for ref in vector_statement.gathered)
