@@ -292,16 +292,12 @@ class _Printer:
         """Return the generic code of a micro-kernel with its reduction loop ``loop``
         clipped to ``low`` .. ``high`` (None: that end as it is), or None when the generic
         code has no such loop to clip (isl emitted it otherwise)."""
-        self.clip = (loop, low, high)
-        self.clipped = 0
+        self.clip, self.clipped, self.unclipped = (loop, low, high), 0, False
         try:
             lines = self.node(node.mark_get_node(), depth, parallel)
         finally:
             self.clip = None
-        if not self.clipped or self.unclipped:
-            self.unclipped = False
-            return None
-        return lines
+        return lines if self.clipped and not self.unclipped else None
 
     def panel(self, node: isl.AstNode, depth: int, parallel: str | None) -> list[str]:
         """Return the lines of the tile a packed panel lives in: the panel's declarations

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import islpy as isl
 
 from tiler.syntax import ArrayRef, Binary, Expr, Unary
-from tiler.transform.panel import Panel
+from tiler.transform.panel import Panel, names_read
 from tiler.transform.register import MICRO_MARK, MicroKernel
 from tiler.transform.vector_form import c_text, stride_along
 
@@ -151,11 +151,7 @@ def _split(steps: isl.Map, points: isl.Map, bases: list[isl.PwAff], sizes: list[
     the diagonal (``k <= i``) have every point for the steps up to their first row and some
     points after; those steps run as vector code, the others as the generic code before and
     after them (each point still takes its steps in order; points are independent)."""
-    per_step = steps
-    for base, size in zip(bases, sizes):
-        span = isl.Map(f"{{ [b] -> [x] : b <= x < b + {size} }}", context=base.get_ctx())
-        per_step = per_step.flat_range_product(isl.Map.from_pw_aff(base).apply_range(span))
-    per_step = per_step.reset_tuple_id(isl.dim_type.out).align_params(points.get_space())
+    per_step = _with_spans(steps, bases, sizes).align_params(points.get_space())
     absent = per_step.subtract(points)
     absent = absent.project_out(isl.dim_type.out, 1, absent.dim(isl.dim_type.out) - 1)
     complete = steps.subtract(absent.reset_tuple_id(isl.dim_type.out)
@@ -165,10 +161,8 @@ def _split(steps: isl.Map, points: isl.Map, bases: list[isl.PwAff], sizes: list[
         return None
     first = complete.lexmin_pw_multi_aff().get_pw_aff(0)
     last = complete.lexmax_pw_multi_aff().get_pw_aff(0)
-    line = isl.Space.set_alloc(first.get_ctx(), 0, 1)
-    interval = isl.Map.from_pw_aff(first).apply_range(isl.Map.lex_le(line)).intersect(
-        isl.Map.from_pw_aff(last).apply_range(isl.Map.lex_ge(line)))
-    interval = interval.reset_tuple_id(isl.dim_type.out).align_params(complete.get_space())
+    interval = _interval(first, last).reset_tuple_id(isl.dim_type.out) \
+        .align_params(complete.get_space())
     holes = interval.subtract(complete).domain()
     where = complete.domain().subtract(holes).coalesce()
     if where.is_empty():
@@ -179,11 +173,21 @@ def _split(steps: isl.Map, points: isl.Map, bases: list[isl.PwAff], sizes: list[
 def _box(lower: isl.PwAff, upper: isl.PwAff, bases: list[isl.PwAff], sizes: list[int]
          ) -> isl.Map:
     """Return {B -> [k, (m,) v] : lower(B) <= k <= upper(B), base <= m, v < base + size}."""
+    return _with_spans(_interval(lower, upper), bases, sizes)
+
+
+def _interval(lower: isl.PwAff, upper: isl.PwAff) -> isl.Map:
+    """Return {B -> [k] : lower(B) <= k <= upper(B)}."""
     line = isl.Space.set_alloc(lower.get_ctx(), 0, 1)
-    result = isl.Map.from_pw_aff(lower).apply_range(isl.Map.lex_le(line)).intersect(
+    return isl.Map.from_pw_aff(lower).apply_range(isl.Map.lex_le(line)).intersect(
         isl.Map.from_pw_aff(upper).apply_range(isl.Map.lex_ge(line)))
+
+
+def _with_spans(steps: isl.Map, bases: list[isl.PwAff], sizes: list[int]) -> isl.Map:
+    """Return {B -> [k, (m,) v] : (B -> k) in steps, base <= m, v < base + size}."""
+    result = steps
     for base, size in zip(bases, sizes):
-        span = isl.Map(f"{{ [b] -> [x] : b <= x < b + {size} }}", context=lower.get_ctx())
+        span = isl.Map(f"{{ [b] -> [x] : b <= x < b + {size} }}", context=base.get_ctx())
         result = result.flat_range_product(isl.Map.from_pw_aff(base).apply_range(span))
     return result.reset_tuple_id(isl.dim_type.out)
 
@@ -206,7 +210,7 @@ def panel_declarations(panel: Panel, names: KernelNames, pad: str) -> list[str]:
     they hold anything, at the start of the tile they live in: the broadcast panel on the
     stack, the transposed panel (one block per column block of the tile) on the heap."""
     buffer = names.panel_buffer(panel)
-    zeros = {name: "0" for name in _names_in(panel.target)}
+    zeros = {name: "0" for name in names_read(panel.target)}
     element = f"__typeof__({c_text(panel.target, zeros)})"
     lines = []
     if panel.operands:
@@ -231,11 +235,6 @@ def panel_release(panel: Panel, names: KernelNames, pad: str) -> list[str]:
 # Entries of a panel's key: the row block, the reduction range, and each other iterator of
 # the statement fixed in the micro-kernel (at most this many, checked when emitted).
 PANEL_KEYS = 16
-
-
-def _names_in(expr: Expr) -> set[str]:
-    from tiler.transform.panel import _names_read
-    return _names_read(expr)
 
 
 def panel_fits(code: KernelCode) -> bool:
@@ -381,25 +380,32 @@ def _vector_text(expr: Expr, target: ArrayRef, vector: str, values: dict[str, st
     return text(expr)
 
 
+def _refill(full: str, keys: str, key: list[str], fill: list[str], pad: str, unit: str
+            ) -> list[str]:
+    """Return ``fill`` (lines at ``pad + unit``) run unless the buffer is ``full`` with
+    ``keys`` equal to ``key`` (what its values depend on besides data the tile does not
+    write), and the lines recording the new key."""
+    same = " && ".join(f"{keys}[{k}] == {value}" for k, value in enumerate(key))
+    return [f"{pad}if (!({full} && {same})) {{", *fill,
+            *[f"{pad}{unit}{keys}[{k}] = {value};" for k, value in enumerate(key)],
+            f"{pad}{unit}{full} = 1;"]
+
+
 def _panel_fill(panel: Panel, buffer: str, key: list[str], bounds: tuple[str, str],
                 rows: int, substitution, loop_name: str, element: str, pad: str,
                 unit: str) -> list[str]:
     """Return the lines that fill ``panel`` for the micro-tile at hand, unless it holds its
-    values already: ``key`` lists what they depend on besides data the tile does not write,
-    ``bounds`` the reduction range."""
-    same = " && ".join(f"{buffer}_key[{k}] == {value}" for k, value in enumerate(key))
+    values already (``key``); ``bounds`` is the reduction range."""
     lower, upper = bounds
-    lines = [f"{pad}if (!({buffer}_full && {same})) {{",
-             f"{pad}{unit}for ({INDEX_TYPE} {loop_name} = {lower}; {loop_name} <= {upper}; "
-             f"{loop_name}++) {{"]
+    fill = [f"{pad}{unit}for ({INDEX_TYPE} {loop_name} = {lower}; {loop_name} <= {upper}; "
+            f"{loop_name}++) {{"]
     for number, operand in enumerate(panel.operands):
         for row in range(rows):
-            lines.append(f"{pad}{unit * 2}{buffer}[({loop_name} - {lower}) * {panel.width} + "
-                         f"{number * rows + row}] = ({element}) "
-                         f"{c_text(operand, substitution(row, 0))};")
-    lines.append(f"{pad}{unit}}}")
-    lines += [f"{pad}{unit}{buffer}_key[{k}] = {value};" for k, value in enumerate(key)]
-    return lines + [f"{pad}{unit}{buffer}_full = 1;", f"{pad}}}"]
+            fill.append(f"{pad}{unit * 2}{buffer}[({loop_name} - {lower}) * {panel.width} + "
+                        f"{number * rows + row}] = ({element}) "
+                        f"{c_text(operand, substitution(row, 0))};")
+    fill.append(f"{pad}{unit}}}")
+    return _refill(f"{buffer}_full", f"{buffer}_key", key, fill, pad, unit) + [f"{pad}}}"]
 
 
 def _gathered_fill(panel: Panel, buffer: str, key: list[str], base_vector: str,
@@ -412,19 +418,15 @@ def _gathered_fill(panel: Panel, buffer: str, key: list[str], base_vector: str,
     width = len(panel.gathered) * panel.nr
     block = panel.steps * width
     slot = f"{buffer}_slot"
-    keys = f"{buffer}_vkey[{slot}]"
-    same = " && ".join(f"{keys}[{k}] == {value}" for k, value in enumerate(key))
-    lines = [f"{pad}const {INDEX_TYPE} {slot} = (({base_vector}) / {panel.nr} % {panel.slots}"
-             f" + {panel.slots}) % {panel.slots};",
-             f"{pad}{element} *{buffer}_vat = {buffer}_v + {slot} * {block};",
-             f"{pad}if (!({buffer}_vfull[{slot}] && {same})) {{",
-             f"{pad}{unit}for ({INDEX_TYPE} {loop_name} = {lower}; {loop_name} <= {upper}; "
-             f"{loop_name}++, {buffer}_vat += {width}) {{",
-             f"{pad}{unit * 2}for ({INDEX_TYPE} {lane} = 0; {lane} < {panel.nr}; {lane}++) {{"]
+    fill = [f"{pad}{unit}for ({INDEX_TYPE} {loop_name} = {lower}; {loop_name} <= {upper}; "
+            f"{loop_name}++, {buffer}_vat += {width}) {{",
+            f"{pad}{unit * 2}for ({INDEX_TYPE} {lane} = 0; {lane} < {panel.nr}; {lane}++) {{"]
     for number, ref in enumerate(panel.gathered):
-        lines.append(f"{pad}{unit * 3}{buffer}_vat[{number * panel.nr} + {lane}] = "
-                     f"({element}) {c_text(ref, values)};")
-    lines += [f"{pad}{unit * 2}}}", f"{pad}{unit}}}"]
-    lines += [f"{pad}{unit}{keys}[{k}] = {value};" for k, value in enumerate(key)]
-    return lines + [f"{pad}{unit}{buffer}_vfull[{slot}] = 1;",
-                    f"{pad}{unit}{buffer}_vat = {buffer}_v + {slot} * {block};", f"{pad}}}"]
+        fill.append(f"{pad}{unit * 3}{buffer}_vat[{number * panel.nr} + {lane}] = "
+                    f"({element}) {c_text(ref, values)};")
+    fill += [f"{pad}{unit * 2}}}", f"{pad}{unit}}}"]
+    return [f"{pad}const {INDEX_TYPE} {slot} = (({base_vector}) / {panel.nr} % {panel.slots}"
+            f" + {panel.slots}) % {panel.slots};",
+            f"{pad}{element} *{buffer}_vat = {buffer}_v + {slot} * {block};",
+            *_refill(f"{buffer}_vfull[{slot}]", f"{buffer}_vkey[{slot}]", key, fill, pad, unit),
+            f"{pad}{unit}{buffer}_vat = {buffer}_v + {slot} * {block};", f"{pad}}}"]

@@ -33,14 +33,14 @@ from dataclasses import dataclass
 import islpy as isl
 
 from tiler.model import Scop
-from tiler.transform.marks import marked_nodes
 from tiler.syntax import ArrayRef, Binary, Expr, Name, Unary
+from tiler.transform.marks import marked_nodes
 from tiler.transform.vector_form import (
     VECTOR_ELEMENT_TYPES,
     VectorStatement,
     _children,
     _mentions,
-    c_text,
+    _same_reference,
     stride_along,
 )
 
@@ -114,10 +114,11 @@ def broadcast_operands(update: Expr, vector: str) -> list[Expr]:
     return []
 
 
-def _names_read(expr: Expr) -> set[str]:
+def names_read(expr: Expr) -> set[str]:
+    """Return the names of the arrays, scalars and iterators ``expr`` reads."""
     found = {expr.name} if isinstance(expr, ArrayRef | Name) else set()
     for child in _children(expr):
-        found |= _names_read(child)
+        found |= names_read(child)
     return found
 
 
@@ -132,9 +133,9 @@ def plan_panel(form: VectorStatement, vector: str, reduction: str, rows: int,
     blocks (``rows_extent`` over ``rows``) to share them, the references it loads as vectors
     along the reduction (gemm's B[k][j]: rows far apart, copied into one contiguous block per
     column block, as BLIS packs B)."""
-    places = [place for place, operand in enumerate(broadcast_operands(form.update, vector))
-              if _mentions(operand, reduction)]
-    operands = [broadcast_operands(form.update, vector)[place] for place in places]
+    broadcast = broadcast_operands(form.update, vector)
+    places = [place for place, operand in enumerate(broadcast) if _mentions(operand, reduction)]
+    operands = [broadcast[place] for place in places]
     if rows_name is not None and any(_mentions(ref, rows_name) for ref in form.gathered):
         return (f"a reference to gather along the vector member moves with '{rows_name}' "
                 "too (one transposed panel per row)")
@@ -157,13 +158,13 @@ def plan_panel(form: VectorStatement, vector: str, reduction: str, rows: int,
         operands, places = [], []
         if not form.gathered and not streamed:
             return why
-    arrays = set().union(*(_names_read(part) for part in (*operands, *form.gathered)))
+    arrays = set().union(*(names_read(part) for part in (*operands, *form.gathered)))
     if form.target.name in arrays:
         return f"a broadcast operand reads '{form.target.name}', which the statement writes"
     panel = None
     for gathered in (form.gathered + tuple(streamed), form.gathered):
         slots = -(-vector_extent // nr) + 1 if gathered else 0
-        names = set().union(arrays, *(_names_read(ref) for ref in gathered))
+        names = set().union(arrays, *(names_read(ref) for ref in gathered))
         panel = Panel(tuple(operands), tuple(places), form.target, frozenset(names),
                       reduction_steps, rows, gathered=gathered, nr=nr, slots=slots)
         if panel.gathered_elements <= GATHERED_MAX_ELEMENTS:
@@ -184,7 +185,7 @@ def _vector_loads(expr: Expr, vector: str) -> list[ArrayRef]:
         return [expr]
     for child in _children(expr):
         for ref in _vector_loads(child, vector):
-            if not any(c_text(ref, {}) == c_text(seen, {}) for seen in found):
+            if not any(_same_reference(ref, seen) for seen in found):
                 found.append(ref)
     return found
 
