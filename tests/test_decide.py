@@ -8,9 +8,12 @@ from dataclasses import replace
 import pytest
 from ccutil import DUMP_DEFINES, EXACT_FLAGS, compile_and_run
 
-from tiler.decide import TILING_MARGIN, Code, core_ns, judge, predicted_ns, vectorises
+import islpy as isl
+
+from tiler.decide import (TILING_MARGIN, Code, chain_limit, core_ns, judge, predicted_ns,
+                          vectorises)
 from tiler.dependences import compute_dependences
-from tiler.footprint import band_shape
+from tiler.footprint import band_shape, instance_count
 from tiler.frontend import build_scop
 from tiler.hierarchy import CacheLevel, Hierarchy
 from tiler.pipeline import TileOptions, tile_source
@@ -166,3 +169,102 @@ void sweep(int steps)
     scalar = tile_source(program, "stencil.c",
                          replace(options, target=Target(8, 16, False, "test")))
     assert "0.4" not in scalar.regions[0].note
+
+
+@pytest.mark.parametrize("domain, expected, tolerance", [
+    ("[n] -> { S[i, j] : 0 <= i < n and 0 <= j < i and n = 2400 }", 2400 * 2399 / 2, 0.02),
+    ("[n] -> { S[i, j, k] : 0 <= k < j < i < n and n = 300 }", 300 * 299 * 298 / 6, 0.12),
+    ("{ S[i, j] : 0 <= i < 7 and 0 <= j <= i }", 28, 0.0),          # small: every point
+    ("{ S[i, j] : 0 <= i < 2400 and j = i }", 2400, 0.0),           # a diagonal
+    ("{ S[i, j] : 0 <= i < 40 and 0 <= j < 40 and (i < 4 or j < 4) }", 304, 0.0),
+])
+def test_instances_are_counted_not_boxed(domain, expected, tolerance):
+    assert instance_count(isl.Set(domain)) == pytest.approx(expected, rel=tolerance)
+
+
+def test_a_strided_domain_counts_as_its_box():
+    """A grid of points cannot see a stride: the box, on the safe side for a cache model."""
+    assert instance_count(isl.Set("{ S[i] : 0 <= i < 100 and i % 2 = 0 }")) == 99
+
+
+SOLVE = """for (i = 0; i < 2000; i++)
+  for (j = 0; j < i; j++)
+    x[i] = x[i] - L[i][j] * x[j];
+"""
+SWEEP = """for (i = 1; i < 1999; i++)
+  for (j = 1; j < 1999; j++)
+    g[i][j] = (g[i - 1][j] + g[i][j - 1] + g[i][j] + g[i][j + 1] + g[i + 1][j]) / 5.0;
+"""
+
+
+@pytest.mark.parametrize("region", [SOLVE, SWEEP])
+def test_short_chains_run_side_by_side(region):
+    """A reduction kept in source order (the accumulator's array is also an operand, so
+    the compiler cannot fold it) and a sweep that reads what the iteration before wrote are
+    chains of dependent operations along the innermost loop. Cut short, the next chain
+    starts within the core's window and runs beside it: the predicted core time falls, and
+    the innermost run is limited."""
+    shape = _shape(region)
+    hierarchy = _with_bandwidths(_hierarchy(), 1.0)
+    limit = chain_limit(shape, 1, hierarchy, 32)
+    assert limit is not None and limit <= 64
+    short, long = (core_ns(shape, Code(1, 32, loops=((0, 32.0), (1, float(trip)))), hierarchy)
+                   for trip in (16, 1998))
+    assert long > 1.5 * short
+    # where the loops are not known the chain is taken whole
+    assert core_ns(shape, Code(1, 32), hierarchy) == pytest.approx(long, rel=0.05)
+
+
+def test_a_vector_loop_has_no_chain_to_cut():
+    hierarchy = _with_bandwidths(_hierarchy(), 1.0)
+    assert chain_limit(_shape(PRODUCT), 2, hierarchy, 32) is None
+    # k innermost: C[i][j] accumulates, a chain; the rows of j run beside it
+    assert chain_limit(_shape(PRODUCT), 1, hierarchy, 32) is not None
+
+
+SOLVE_PROGRAM = """#include <stdio.h>
+static double L[900][900], x[900];
+static void kernel(int n)
+{
+  int i, j;
+#pragma scop
+  for (i = 0; i < n; i++)
+    for (j = 0; j < i; j++)
+      x[i] = x[i] - L[i][j] * x[j];
+#pragma endscop
+}
+int main(void)
+{
+  int i, j;
+  for (i = 0; i < 900; i++) {
+    x[i] = (double) (i % 9) / 9 - 0.25;
+    for (j = 0; j < 900; j++)
+      L[i][j] = (double) ((i * 2 + j * 9 + 5) % 23) / (23.0 * 900);
+  }
+  kernel(900);
+  for (i = 0; i < 900; i++)
+    printf("%a\\n", x[i]);
+  printf("checksum: %a\\n", x[899]);
+  return 0;
+}
+"""
+
+
+def test_a_chained_nest_is_tiled_with_a_short_innermost_run(tmp_path, cc):
+    """The triangular solve, on a machine whose memory keeps up (60 bytes a ns), is bound
+    by its chain, which the source runs up to 900 instances long. Tiled, with the innermost
+    run cut to the chain limit, it is predicted faster, and computes the same bytes."""
+    from tiler.target import Target
+    hierarchy = _with_bandwidths(_hierarchy(), 4.0)
+    options = TileOptions(hierarchy=hierarchy, target=Target(32, 16, True, "test"))
+    result = tile_source(SOLVE_PROGRAM, "solve.c", options)
+    (region,) = result.regions
+    assert region.tiled, region.note
+    (band,) = region.bands
+    sizes = band.plan.levels[-1]
+    innermost = band.plan.point_order[-1]
+    assert sizes[innermost] <= 64
+    assert band.plan.verdict is not None and band.plan.verdict.worth_tiling
+    original = compile_and_run(SOLVE_PROGRAM, tmp_path / "o", cc, EXACT_FLAGS, DUMP_DEFINES)
+    tiled = compile_and_run(result.text, tmp_path / "t", cc, EXACT_FLAGS, DUMP_DEFINES)
+    assert tiled.stdout == original.stdout

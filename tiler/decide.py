@@ -32,6 +32,7 @@ it is tiled only when the prediction is faster by ``TILING_MARGIN``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -68,16 +69,24 @@ PROBE_LOAD_BYTES = 16
 SCALAR_ISSUE_FRACTION = 0.5
 # Without a measured L1 bandwidth: the loads issued per L1 latency (3 a cycle, 4-5 cycles).
 LOADS_PER_L1_LATENCY = 12.0
+# The instructions a core keeps in flight past a stalled chain of dependent operations (its
+# reorder buffer holds 256 on Zen 3, 512 on Golden Cove, less what the chain itself holds).
+# Fitted on the suite's trisolv and seidel-2d on a Golden Cove core: a chain of n instances
+# ran 1 + window / n times faster than one that never ends, for n from 8 to 256.
+REORDER_WINDOW = 256.0
 
 
 @dataclass(frozen=True)
 class Code:
     """What the core runs for a plan: the band member innermost in the code, the bytes of a
-    vector register (the element size gives the lanes), and the register tile, if any."""
+    vector register (the element size gives the lanes), the register tile, if any, and the
+    loops around each instance as (member, trip count), outermost first (the point loops of
+    a tile; empty: unknown, no chains overlap)."""
 
     innermost: int
     vector_bytes: int = 8
     micro: MicroKernel | None = None
+    loops: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -195,10 +204,12 @@ def _density(shape: BandShape) -> float:
     """Return the fraction of the box of the band's trip counts that holds instances: a
     skewed band's box (a stencil's time-skewed space) is mostly empty, and its loads scale
     with the points that exist."""
+    box = float(np.prod(np.array(shape.trip_counts, dtype=float)))
+    if shape.points:
+        return min(1.0, shape.points / box)
     if not shape.instances:
         return 1.0
-    points = float(np.prod(np.array(shape.trip_counts, dtype=float)))
-    return min(1.0, max(count for _, count in shape.instances) / points)
+    return min(1.0, max(count for _, count in shape.instances) / box)
 
 
 def _references(shape: BandShape, statement: str) -> list:
@@ -274,9 +285,20 @@ def _micro_per_instance(references, micro: MicroKernel, rate: float, link: float
     return max(max(loads, operations) / rate, link / (micro.mr * micro.nr))
 
 
-def _per_instance(shape: BandShape, statement: str, member: int, vector_bytes: int,
-                  rate: float, link: float) -> float:
-    """Return the core time of one instance of ``statement`` with ``member`` innermost."""
+@dataclass(frozen=True)
+class _Instance:
+    """The core figures of one instance with a given member innermost: the time to issue it,
+    the time of the dependent operations it adds to a chain (0: none), the instances the
+    core runs ahead past a stalled chain, and which members carry the chain on."""
+
+    issue_ns: float
+    chain_ns: float
+    window: float
+    continues: Callable[[int], bool]
+
+
+def _instance(shape: BandShape, statement: str, member: int, vector_bytes: int,
+              rate: float, link: float) -> _Instance:
     references = _references(shape, statement)
     lanes = max(1, vector_bytes // _element_bytes(references)) \
         if vectorises(shape, statement, member) else 1
@@ -284,6 +306,7 @@ def _per_instance(shape: BandShape, statement: str, member: int, vector_bytes: i
     operations = _operations(references)
     held = [a for a in references if a.is_write and not _moves(a, member)]
     links = 0.0
+    continues: Callable[[int], bool] = lambda m: m == member      # noqa: E731
     if held and moving:
         # each product of two operands is one addition into the accumulator (C += A * B:
         # one link; syr2k's C += A * B + B * A: two)
@@ -293,8 +316,74 @@ def _per_instance(shape: BandShape, statement: str, member: int, vector_bytes: i
             # by one, in source order: a chain of plain additions, no multiply-add in it
             lanes = max(1, vector_bytes // _element_bytes(references))
             link *= ADDITION_FRACTION
+        # the chain runs on through every loop, innermost first, that leaves it in place
+        continues = lambda m: not any(_moves(a, m) for a in held)     # noqa: E731
+    elif _recurrence(references, member):
+        # each instance combines what the one before it wrote: every operation is a link
+        links = max(1.0, operations)
     issue = rate if lanes > 1 else rate * SCALAR_ISSUE_FRACTION
-    return max(max(moving, operations) / lanes / issue, links * link)
+    # The core runs ahead past a stalled chain by the instructions its reorder window holds:
+    # a chain that starts within that many instances runs beside the one before it.
+    window = REORDER_WINDOW / ((moving + operations + 1) / lanes + links)
+    return _Instance(max(moving, operations) / lanes / issue, links * link, window, continues)
+
+
+def _per_instance(shape: BandShape, statement: str, member: int, vector_bytes: int,
+                  rate: float, link: float, loops: tuple[tuple[int, float], ...] = ()
+                  ) -> tuple[float, float]:
+    """Return the core time of one instance of ``statement`` with ``member`` innermost,
+    inside ``loops`` (see ``Code``): the time to issue it, and the time its chain makes the
+    core wait beyond that."""
+    figures = _instance(shape, statement, member, vector_bytes, rate, link)
+    chain = figures.chain_ns
+    length = _chain_length(loops, figures.continues) if chain else 0.0
+    if length:
+        chain /= 1.0 + figures.window / length
+    return figures.issue_ns, max(0.0, chain - figures.issue_ns)
+
+
+def chain_limit(shape: BandShape, member: int, hierarchy: Hierarchy, vector_bytes: int
+                ) -> int | None:
+    """Return the longest run of ``member`` innermost at which the band's chains of dependent
+    operations along it, run beside each other, no longer hold the core back (None: no
+    statement chains along it). Past it, a longer innermost loop leaves the core waiting on
+    the chain: trisolv's reduction, seidel-2d's sweep."""
+    rate, link = issue_rate(hierarchy), _link_ns(hierarchy)
+    limits = []
+    for statement, _ in _major(shape).instances:
+        if statement in shape.inner_loops:
+            continue          # its chains run along loops of its own, inside the band
+        figures = _instance(shape, statement, member, vector_bytes, rate, link)
+        if figures.chain_ns > figures.issue_ns > 0:
+            limits.append(figures.window / (figures.chain_ns / figures.issue_ns - 1.0))
+    return max(1, int(min(limits))) if limits else None
+
+
+def _chain_length(loops: tuple[tuple[int, float], ...], continues: Callable[[int], bool]
+                  ) -> float:
+    """Return the instances one chain runs through: the product of the trip counts of the
+    innermost of ``loops`` and of the loops around it whose member ``continues`` the chain
+    (0: the loops are not known)."""
+    length = 0.0
+    for depth, (member, trip) in enumerate(reversed(loops)):
+        if depth and not continues(member):
+            break
+        length = max(length, 1.0) * trip
+    return length
+
+
+def _recurrence(references, member: int) -> bool:
+    """Whether an instance reads, on the row it writes, the element an earlier iteration of
+    ``member`` wrote (a Gauss-Seidel sweep's left neighbour, a prefix sum's last value)."""
+    for write in (a for a in references if a.is_write and _moves(a, member)):
+        for read in references:
+            if read.is_write or read.array != write.array \
+                    or read.coefficients != write.coefficients \
+                    or read.offsets[:-1] != write.offsets[:-1]:
+                continue
+            if (read.offsets[-1] - write.offsets[-1]) * write.coefficients[-1][member] < 0:
+                return True
+    return False
 
 
 def _folds(references, held, member: int) -> bool:
@@ -311,31 +400,58 @@ def core_ns(shape: BandShape, code: Code, hierarchy: Hierarchy,
     """Return the predicted core time (ns) of the band's statements run as ``code`` says.
     A statement with loops of its own inside the band runs them as ``sources`` (statement ->
     its ``statement_shape``) has them, innermost last."""
+    return sum(core_parts(shape, code, hierarchy, sources))
+
+
+def nest_ns(memory: float, core: tuple[float, float]) -> float:
+    """Return the time of a nest from its memory time and its ``core_parts``: the larger of
+    the memory time and the core time (the issue time and the waits on chains), as in a
+    roofline. (A chain that holds the core back also holds back the loads behind it:
+    trisolv's reduction ran at 1.0 ns an instance with its data in L2, 2.0 ns from memory,
+    about the sum of the two. Summing them, though, predicted the matrix-vector kernels,
+    whose chains hide under their memory time, 1.6x too slow as they are.)"""
+    issue, wait = core
+    return max(memory, issue + wait)
+
+
+def core_parts(shape: BandShape, code: Code, hierarchy: Hierarchy,
+               sources: dict | None = None) -> tuple[float, float]:
+    """Return the core time of ``core_ns`` in two parts: the time to issue the instances,
+    and the time the core waits on chains of dependent operations beyond it."""
     rate, link = issue_rate(hierarchy), _link_ns(hierarchy)
-    total = 0.0
+    issue = wait = 0.0
     for statement, instances in shape.instances:
         if code.micro is not None and code.micro.statement in (None, statement) \
                 and (code.micro.vectorised or code.micro.unroll):
-            each = _micro_per_instance(_references(shape, statement), code.micro, rate, link)
+            each = (_micro_per_instance(_references(shape, statement), code.micro, rate,
+                                        link), 0.0)
         elif sources is not None and statement in sources \
                 and statement in shape.inner_loops:
             own = sources[statement]
-            each = _per_instance(own, statement, compiled_order(own)[-1], code.vector_bytes,
-                                 rate, link)
+            order = compiled_order(own)
+            each = _per_instance(own, statement, order[-1], code.vector_bytes, rate, link,
+                                 tuple((m, float(own.trip_counts[m])) for m in order))
         else:
             each = _per_instance(shape, statement, code.innermost, code.vector_bytes, rate,
-                                 link)
-        total += instances * each
-    return total
+                                 link, code.loops)
+        issue += instances * each[0]
+        wait += instances * each[1]
+    return issue, wait
+
+
+# A nest whose instances fill this much of its box of trip counts is taken as rectangular
+# (the estimate of ``instance_count`` is within a percent).
+RECTANGULAR = 0.99
 
 
 def compiled_order(own: BandShape) -> tuple[int, ...]:
     """Return the order in which the compiler's vector code runs a statement's own loops
     (``own``: its ``statement_shape``): the source's, except that a reduction innermost is
-    swapped with the loop outside it when that loop vectorises the statement and its
-    subscripts are all affine (gcc -O3 vectorises such an outer loop: doitgen's)."""
+    swapped with the loop outside it when that loop vectorises the statement, its
+    subscripts are all affine and its loops' bounds do not depend on each other (gcc -O3
+    vectorises such an outer loop: doitgen's; not nussinov's triangle)."""
     order = tuple(range(own.members))
-    if own.members < 2 or own.irregular:
+    if own.members < 2 or own.irregular or _density(own) < RECTANGULAR:
         return order
     statement = own.statements[0]
     inner, outer = order[-1], order[-2]
@@ -352,8 +468,11 @@ def source_ns(sources: dict, hierarchy: Hierarchy, vector_bytes: int) -> float:
     for own in sources.values():
         # the outer-loop vector code still walks memory in the source's order
         memory = predicted_ns(own, own.trip_counts, tuple(range(own.members)), hierarchy)
-        core = core_ns(own, Code(compiled_order(own)[-1], vector_bytes), hierarchy)
-        total += max(memory, core)
+        order = compiled_order(own)
+        core = core_parts(own, Code(order[-1], vector_bytes,
+                                    loops=tuple((m, float(own.trip_counts[m])) for m in order)),
+                          hierarchy)
+        total += nest_ns(memory, core)
     return total
 
 
@@ -394,6 +513,9 @@ def judge(shape: BandShape, sizes: tuple[int, ...], order: tuple[int, ...],
     members untiled, in member order)."""
     members = tuple(range(shape.members))
     code = code or Code(order[-1])
+    if not code.loops:
+        code = replace(code, loops=tuple((m, float(min(sizes[m], shape.trip_counts[m])))
+                                         for m in order))
     hierarchy = judging_hierarchy(hierarchy)
     shape = _major(shape)
     if sources is not None:
@@ -407,13 +529,15 @@ def judge(shape: BandShape, sizes: tuple[int, ...], order: tuple[int, ...],
                        "tiled on the size model alone")
     micro = code.micro if code.micro is not None and (
         code.micro.vectorised or code.micro.unroll) else None
-    tiled = max(predicted_ns(shape, sizes, order, hierarchy, micro),
-                core_ns(shape, code, hierarchy, sources))
+    tiled = nest_ns(predicted_ns(shape, sizes, order, hierarchy, micro),
+                    core_parts(shape, code, hierarchy, sources))
     if sources is not None:
         untiled = source_ns(sources, hierarchy, code.vector_bytes)
     else:
-        untiled = max(predicted_ns(shape, shape.trip_counts, members, hierarchy),
-                      core_ns(shape, Code(members[-1], code.vector_bytes), hierarchy))
+        untiled = nest_ns(predicted_ns(shape, shape.trip_counts, members, hierarchy),
+                          core_parts(shape, Code(members[-1], code.vector_bytes,
+                                                 loops=tuple((m, float(shape.trip_counts[m]))
+                                                             for m in members)), hierarchy))
     worth = bool(untiled >= TILING_MARGIN * tiled)
     ratio = untiled / tiled if tiled > 0 else float("inf")
     reason = (f"predicted {ratio:.2f}x faster tiled ({tiled / 1e6:.3g} ms against "

@@ -42,11 +42,13 @@ class BandShape:
     accesses: tuple[AccessShape, ...]
     statements: tuple[str, ...]
     estimated: tuple[bool, ...] = ()     # per member: trip count guessed (unknown parameter)
-    # per statement: its instances, the product of its iterators' ranges (a box, as the
-    # footprints are; a triangle counts twice, in every plan alike)
+    # per statement: its instances (``instance_count``: a triangle holds half its box)
     instances: tuple[tuple[str, float], ...] = ()
     inner_loops: tuple[str, ...] = ()    # the statements with loops of their own in the band
     skewed: bool = False                 # a member combines several loops of a statement
+    # the points of the band's own space that some statement takes (``instance_count`` of
+    # their images: a triangular band holds half its box of trip counts; 0: not counted)
+    points: float = 0.0
     irregular: tuple[str, ...] = ()      # the statements with a subscript that is not affine
 
 
@@ -151,6 +153,7 @@ def band_shape(scop: Scop, band: isl.ScheduleNode, parameters: dict[str, int],
     shapes: list[AccessShape] = []
     names: list[str] = []
     counts: list[tuple[str, float]] = []
+    points = 0.0
     nested: list[str] = []
     skewed = False
     sets = band.get_domain().get_set_list()
@@ -170,6 +173,8 @@ def band_shape(scop: Scop, band: isl.ScheduleNode, parameters: dict[str, int],
         to_band = inverse[:, len(prefix_rows):]            # d(used iterators) / d(members)
         statement_domain = statement.domain.intersect_params(fixed)
         counts.append((name, _instances(statement_domain, len(statement.iterators))))
+        image = isl.Set.from_union_set(isl.UnionSet.from_set(statement_domain).apply(partial))
+        points = max(points, instance_count(image))
         if len(free):
             nested.append(name)
         free_trips = np.array([max((_extent(statement_domain, int(j)) or 1) - 1, 0)
@@ -184,11 +189,66 @@ def band_shape(scop: Scop, band: isl.ScheduleNode, parameters: dict[str, int],
                                       tuple(float(v) for v in offsets),
                                       tuple(float(v) for v in inner)))
     return BandShape(members, trip_counts, tuple(shapes), tuple(sorted(names)), estimated,
-                     tuple(sorted(counts)), tuple(sorted(nested)), skewed)
+                     tuple(sorted(counts)), tuple(sorted(nested)), skewed, points=points)
+
+
+# Points of a statement's domain tested to estimate how many of its bounding box it holds
+# (a grid of at most this many; a dimension of fewer values is taken whole).
+MAX_DOMAIN_SAMPLES = 32768
+
+
+def instance_count(domain: isl.Set) -> float:
+    """Return the number of points of a parameter-fixed set, estimated on a grid over its
+    bounding box: a triangle holds half its box, a tetrahedron a sixth; a dimension that an
+    equality fixes (a diagonal) is counted without. The box itself where the set has
+    existential variables (strides) or other equalities, which a grid of points would miss."""
+    dims = domain.dim(isl.dim_type.set)
+    bounds = []
+    for dim in range(dims):
+        if domain.is_empty():
+            return 0.0
+        low, high = domain.dim_min_val(dim), domain.dim_max_val(dim)
+        if not (low.is_int() and high.is_int()):
+            return 1.0 if not bounds else float(np.prod([h - lo + 1 for lo, h in bounds]))
+        bounds.append((low.to_python(), max(high.to_python(), low.to_python())))
+    box = float(np.prod([high - low + 1 for low, high in bounds])) if bounds else 1.0
+    if dims == 0 or box <= 1:
+        return box
+    flat = domain.project_out(isl.dim_type.param, 0, domain.dim(isl.dim_type.param))
+    rows = []
+    basics = flat.get_basic_sets()
+    for basic in basics:
+        if basic.dim(isl.dim_type.div):
+            return box
+        constraints = []
+        for constraint in basic.get_constraints():
+            row = [constraint.get_coefficient_val(isl.dim_type.set, k).to_python()
+                   for k in range(dims)]
+            if constraint.is_equality() and any(row):
+                # a dimension the others fix (a diagonal's i = j): count without it
+                unit = [k for k, value in enumerate(row) if abs(value) == 1]
+                if len(basics) > 1 or not unit:
+                    return box
+                return instance_count(flat.project_out(isl.dim_type.set, unit[-1], 1))
+            constraints.append(row + [constraint.get_constant_val().to_python()])
+        rows.append(np.array(constraints, dtype=float).reshape(-1, dims + 1))
+    per_dim = max(1, int(MAX_DOMAIN_SAMPLES ** (1.0 / dims)))
+    axes = []
+    for low, high in bounds:
+        extent = high - low + 1
+        axes.append(np.arange(low, high + 1, dtype=float) if extent <= per_dim
+                    else low - 0.5 + (np.arange(per_dim) + 0.5) * extent / per_dim)
+    points = np.stack([axis.ravel() for axis in np.meshgrid(*axes, indexing="ij")], axis=1)
+    points = np.hstack([points, np.ones((len(points), 1))])
+    inside = np.zeros(len(points), dtype=bool)
+    for constraints in rows:
+        inside |= np.all(points @ constraints.T >= -1e-9, axis=1)
+    return box * float(inside.mean())
 
 
 def _instances(domain: isl.Set, iterators: int) -> float:
-    return float(np.prod([_extent(domain, k) or 1 for k in range(iterators)]))
+    return instance_count(domain) if domain.dim(isl.dim_type.set) == iterators \
+        else float(np.prod([_extent(domain, k) or 1 for k in range(iterators)]))
 
 
 def statement_shape(scop: Scop, statement, parameters: dict[str, int],

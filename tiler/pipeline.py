@@ -10,7 +10,7 @@ import islpy as isl
 
 from tiler.codegen import generate_with_deadline, identifiers
 from tiler.deadline import DeadlineExceeded
-from tiler.decide import Code, Verdict, judge
+from tiler.decide import Code, Verdict, chain_limit, judge
 from tiler.dependences import (
     Deps,
     LiveRanges,
@@ -160,6 +160,11 @@ def _planner(scop: Scop, options: TileOptions, verdicts: list[Verdict] | None = 
             return replace(planned, verdict=predict(shape, planned, options.hierarchy))
         hierarchy = options.hierarchy or default_hierarchy()
         choice = choose_tile_sizes(shape, hierarchy)
+        innermost = choice.point_order[-1]
+        limit = chain_limit(shape, innermost, hierarchy,
+                            (options.target or detect_target()).vector_bytes)
+        if limit is not None and choice.sizes[innermost] > limit:
+            choice = choose_tile_sizes(shape, hierarchy, innermost_limit=limit)
         levels = ((choice.outer_sizes,) if choice.outer_sizes else ()) + (choice.sizes,)
         planned = noted(with_micro(TilePlan(levels, choice.point_order, choice), band, shape))
         if not judged(band, shape):

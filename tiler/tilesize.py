@@ -211,7 +211,7 @@ def _overlapping_row(shape: BandShape, innermost: int) -> bool:
 
 
 def _candidates(shape: BandShape, order: tuple[int, ...], element: int, line_bytes: int,
-                dense: bool) -> list[list[int]]:
+                dense: bool, innermost_limit: int | None = None) -> list[list[int]]:
     base = CANDIDATE_SIZES if dense else tuple(s for s in CANDIDATE_SIZES if s & (s - 1) == 0)
     step = max(1, max(line_bytes, VECTOR_BYTES) // element)
     result = []
@@ -225,6 +225,11 @@ def _candidates(shape: BandShape, order: tuple[int, ...], element: int, line_byt
             high = base[-1]
             if _overlapping_row(shape, member):
                 low, high = step, MAX_OVERLAPPING_STRIDE_ONE_BYTES // element
+            if innermost_limit is not None:
+                # a chain of dependent operations along it: short runs, side by side
+                # (rounded up to a size tried: a limit of 30 doubles tries 32)
+                low, high = step, min(high, next(
+                    (s for s in base if s % step == 0 and s >= innermost_limit), base[-1]))
             values = [s for s in values if s % step == 0 and low <= s <= high]
             if trips <= high and not guessed:
                 values.append(trips)
@@ -282,19 +287,21 @@ def _level_number(index: int, hierarchy: Hierarchy) -> int:
 
 
 def choose_tile_sizes(shape: BandShape, hierarchy: Hierarchy,
-                      only: tuple[int, ...] | None = None) -> SizeChoice:
+                      only: tuple[int, ...] | None = None,
+                      innermost_limit: int | None = None) -> SizeChoice:
     """Return the tile sizes of a band that make its loads cheapest (see the module doc).
 
-    ``only`` evaluates one given candidate instead of searching (to compare choices).
+    ``only`` evaluates one given candidate instead of searching (to compare choices);
+    ``innermost_limit`` bounds the innermost point loop (``tiler.decide.chain_limit``).
     """
     started = time.perf_counter()
     line = hierarchy.line_bytes
     order = point_order(shape, line)
     elements = [a.element_bytes for a in shape.accesses] or [8]
     element = min(elements)
-    per_member = _candidates(shape, order, element, line, dense=True)
+    per_member = _candidates(shape, order, element, line, True, innermost_limit)
     if np.prod([len(v) for v in per_member], dtype=float) > MAX_COMBINATIONS:
-        per_member = _candidates(shape, order, element, line, dense=False)
+        per_member = _candidates(shape, order, element, line, False, innermost_limit)
     grid = np.array(list(itertools.product(*per_member)) if only is None else [only],
                     dtype=float)
 
