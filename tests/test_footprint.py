@@ -12,7 +12,8 @@ from tiler.footprint import band_shape, fix_parameters, footprint
 from tiler.frontend import RegionContext, build_scop
 from tiler.hierarchy import CacheLevel, Hierarchy
 from tiler.schedule import original_schedule, original_schedule_map, tileable_bands
-from tiler.tilesize import LEVEL_FRACTION, choose_tile_sizes, last_level_sizes, point_order
+from tiler.tilesize import (LEVEL_FRACTION, PREFETCH_STREAMS, choose_tile_sizes,
+                            last_level_sizes, point_order)
 
 RECTANGULAR = """for (i = 0; i < N; i++)
   for (k = 0; k < N; k++)
@@ -156,6 +157,22 @@ def test_bigger_caches_give_bigger_tiles():
     small = choose_tile_sizes(shape, _hierarchy(16 << 10, 128 << 10))
     large = choose_tile_sizes(shape, _hierarchy(64 << 10, 2 << 20))
     assert np.prod(large.sizes) > np.prod(small.sizes)
+
+
+def test_short_runs_keep_to_the_rows_a_prefetcher_follows():
+    """Runs of the innermost loop cut short (to a chain limit of 16) leave the tile at most
+    32 rows of each array it walks along them (C's rows move with i, B's with k); full runs
+    of 1 KiB or more are free to take more rows."""
+    scop, band = _band(RECTANGULAR, DECLARATIONS)
+    shape = band_shape(scop, band, {"N": 2000}, scop.element_bytes)
+    hierarchy = _hierarchy(48 << 10, 2 << 20)
+    order = point_order(shape)
+    assert order[-1] == 2
+    cut = choose_tile_sizes(shape, hierarchy, innermost_limit=16)
+    assert cut.sizes[2] <= 16
+    assert cut.sizes[0] <= PREFETCH_STREAMS and cut.sizes[1] <= PREFETCH_STREAMS
+    full = choose_tile_sizes(shape, hierarchy)
+    assert full.sizes[2] * 8 >= 1024 and max(full.sizes[:2]) > PREFETCH_STREAMS
 
 
 def test_sizes_are_clamped_to_known_trip_counts():
