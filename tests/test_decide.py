@@ -11,9 +11,10 @@ from ccutil import DUMP_DEFINES, EXACT_FLAGS, compile_and_run
 import islpy as isl
 
 from tiler.decide import (TILING_MARGIN, Code, chain_limit, core_ns, judge, predicted_ns,
-                          vectorises)
+                          source_ns, vectorises)
 from tiler.dependences import compute_dependences
-from tiler.footprint import band_shape, instance_count
+from tiler.footprint import (band_shape, instance_count, loop_paths, merged_shape,
+                             statement_shape)
 from tiler.frontend import build_scop
 from tiler.hierarchy import CacheLevel, Hierarchy
 from tiler.pipeline import TileOptions, tile_source
@@ -268,3 +269,30 @@ def test_a_chained_nest_is_tiled_with_a_short_innermost_run(tmp_path, cc):
     original = compile_and_run(SOLVE_PROGRAM, tmp_path / "o", cc, EXACT_FLAGS, DUMP_DEFINES)
     tiled = compile_and_run(result.text, tmp_path / "t", cc, EXACT_FLAGS, DUMP_DEFINES)
     assert tiled.stdout == original.stdout
+
+
+TWO_SUMS = """for (i = 0; i < 1000; i++)
+  for (j = 0; j < 1000; j++) {
+    t[i] = A[i][j] * x[j] + t[i];
+    y[i] = B[i][j] * x[j] + y[i];
+  }
+for (i = 0; i < 1000; i++)
+  for (j = 0; j < 1000; j++)
+    z[i] = z[i] + B[j][i] * x[j];
+"""
+
+
+def test_statements_in_the_same_loops_are_one_source_nest():
+    """gesummv's two sums share their loops: as one nest they read x once (a row of A, B
+    and x fit L1) and their chains of additions run side by side, so the source is
+    predicted faster than as two nests."""
+    scop = build_scop(TWO_SUMS)
+    paths = loop_paths(scop)
+    assert paths["S0"] == paths["S1"] != paths["S2"]
+    own = {s.name: statement_shape(scop, s, {}, {}) for s in scop.statements[:2]}
+    hierarchy = _with_bandwidths(_hierarchy(), 1.0)
+    merged = merged_shape(list(own.values()))
+    assert merged.statements == ("S0", "S1")
+    apart = source_ns(own, hierarchy, 32)
+    together = source_ns({name: merged for name in own}, hierarchy, 32)
+    assert together < apart

@@ -332,14 +332,14 @@ def _per_instance(shape: BandShape, statement: str, member: int, vector_bytes: i
                   rate: float, link: float, loops: tuple[tuple[int, float], ...] = ()
                   ) -> tuple[float, float]:
     """Return the core time of one instance of ``statement`` with ``member`` innermost,
-    inside ``loops`` (see ``Code``): the time to issue it, and the time its chain makes the
-    core wait beyond that."""
+    inside ``loops`` (see ``Code``): the time to issue it, and the time of the links it
+    adds to its chain, overlapped with the chains before and after it (0: no chain)."""
     figures = _instance(shape, statement, member, vector_bytes, rate, link)
     chain = figures.chain_ns
     length = _chain_length(loops, figures.continues) if chain else 0.0
     if length:
         chain /= 1.0 + figures.window / length
-    return figures.issue_ns, max(0.0, chain - figures.issue_ns)
+    return figures.issue_ns, chain
 
 
 def chain_limit(shape: BandShape, member: int, hierarchy: Hierarchy, vector_bytes: int
@@ -406,10 +406,11 @@ def core_ns(shape: BandShape, code: Code, hierarchy: Hierarchy,
 def nest_ns(memory: float, core: tuple[float, float]) -> float:
     """Return the time of a nest from its memory time and its ``core_parts``: the larger of
     the memory time and the core time (the issue time and the waits on chains), as in a
-    roofline. (A chain that holds the core back also holds back the loads behind it:
+    roofline. (Where the chain holds the core back, it holds back the loads behind it too:
     trisolv's reduction ran at 1.0 ns an instance with its data in L2, 2.0 ns from memory,
-    about the sum of the two. Summing them, though, predicted the matrix-vector kernels,
-    whose chains hide under their memory time, 1.6x too slow as they are.)"""
+    about the sum of the two. Summed, though, the prediction sent the matrix-vector kernels
+    into tiles of short runs that ran 1.4-2.5x slower than the source: their chains of
+    additions hide under the memory time.)"""
     issue, wait = core
     return max(memory, issue + wait)
 
@@ -417,25 +418,34 @@ def nest_ns(memory: float, core: tuple[float, float]) -> float:
 def core_parts(shape: BandShape, code: Code, hierarchy: Hierarchy,
                sources: dict | None = None) -> tuple[float, float]:
     """Return the core time of ``core_ns`` in two parts: the time to issue the instances,
-    and the time the core waits on chains of dependent operations beyond it."""
+    and the time the core waits on chains of dependent operations beyond it. Statements of
+    as many instances run in the same loops: their instructions share the issue slots and
+    their chains run side by side (gesummv's two sums: the longer chain is the wait)."""
     rate, link = issue_rate(hierarchy), _link_ns(hierarchy)
-    issue = wait = 0.0
+    groups: dict = {}
+    counts: dict = {}
     for statement, instances in shape.instances:
         if code.micro is not None and code.micro.statement in (None, statement) \
                 and (code.micro.vectorised or code.micro.unroll):
             each = (_micro_per_instance(_references(shape, statement), code.micro, rate,
                                         link), 0.0)
+            key: object = statement
         elif sources is not None and statement in sources \
                 and statement in shape.inner_loops:
             own = sources[statement]
             order = compiled_order(own)
             each = _per_instance(own, statement, order[-1], code.vector_bytes, rate, link,
                                  tuple((m, float(own.trip_counts[m])) for m in order))
+            key = statement                     # in loops of its own
         else:
             each = _per_instance(shape, statement, code.innermost, code.vector_bytes, rate,
                                  link, code.loops)
-        issue += instances * each[0]
-        wait += instances * each[1]
+            key = round(instances)
+        issue_each, chain_each = groups.get(key, (0.0, 0.0))
+        groups[key] = (issue_each + each[0], max(chain_each, each[1]))
+        counts[key] = instances
+    issue = sum(counts[key] * each for key, (each, _) in groups.items())
+    wait = sum(counts[key] * max(0.0, chain - each) for key, (each, chain) in groups.items())
     return issue, wait
 
 
@@ -463,9 +473,10 @@ def compiled_order(own: BandShape) -> tuple[int, ...]:
 
 def source_ns(sources: dict, hierarchy: Hierarchy, vector_bytes: int) -> float:
     """Return the predicted time (ns) of each statement's own nest as the compiled source
-    runs it, one after another (``sources``: statement -> its ``statement_shape``)."""
+    runs it, one after another (``sources``: statement -> its ``statement_shape``, or the
+    ``merged_shape`` of the statements in its loops)."""
     total = 0.0
-    for own in sources.values():
+    for own in {id(own): own for own in sources.values()}.values():
         # the outer-loop vector code still walks memory in the source's order
         memory = predicted_ns(own, own.trip_counts, tuple(range(own.members)), hierarchy)
         order = compiled_order(own)

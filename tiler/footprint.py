@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import islpy as isl
 import numpy as np
 
-from tiler.model import DEFAULT_ELEMENT_BYTES, Scop
+from tiler.model import DEFAULT_ELEMENT_BYTES, Leaf, Scop
 
 # A parameter whose value the file does not fix is taken to be this large: larger than any
 # tile, so no size is clamped by a guess, yet finite so that extents stay numbers.
@@ -268,6 +268,33 @@ def statement_shape(scop: Scop, statement, parameters: dict[str, int],
     irregular = (statement.name,) if any(a.shape is not None for a in statement.accesses) else ()
     return BandShape(depth, trip_counts, tuple(shapes), (statement.name,), (),
                      ((statement.name, _instances(domain, depth)),), irregular=irregular)
+
+
+def loop_paths(scop: Scop) -> dict[str, tuple[int, ...]]:
+    """Return, per statement, the loops of the source that enclose it, outermost first, as
+    positions in the region's loop tree (two statements in the same loops have one path)."""
+    paths: dict[str, tuple[int, ...]] = {}
+
+    def walk(nodes, path: tuple[int, ...]) -> None:
+        for position, node in enumerate(nodes):
+            if isinstance(node, Leaf):
+                paths[scop.statements[node.statement].name] = path
+            else:
+                walk(node.children, path + (position,))
+
+    walk(scop.tree, ())
+    return paths
+
+
+def merged_shape(shapes: list[BandShape]) -> BandShape:
+    """Return the ``statement_shape``s of statements in the same loops as one nest: their
+    references share the loops' footprints (gesummv's two sums read x once)."""
+    first = shapes[0]
+    return BandShape(first.members, first.trip_counts,
+                     tuple(a for shape in shapes for a in shape.accesses),
+                     tuple(name for shape in shapes for name in shape.statements), (),
+                     tuple(item for shape in shapes for item in shape.instances),
+                     irregular=tuple(name for shape in shapes for name in shape.irregular))
 
 
 def _groups(shape: BandShape) -> dict:

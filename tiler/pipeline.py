@@ -19,7 +19,7 @@ from tiler.dependences import (
     relax_scalar_dependences,
 )
 from tiler.errors import TilerError
-from tiler.footprint import band_shape, statement_shape
+from tiler.footprint import band_shape, loop_paths, merged_shape, statement_shape
 from tiler.frontend import RegionContext, build_scop, find_regions
 from tiler.hierarchy import Hierarchy, default_hierarchy
 from tiler.model import Scop
@@ -138,6 +138,7 @@ def _planner(scop: Scop, options: TileOptions, verdicts: list[Verdict] | None = 
     no vector code together (see ``_unfused_for_vectors``)."""
     given = list(options.tile_sizes or ())
     sources: dict = {}
+    paths = loop_paths(scop)
 
     def source_shapes(shape) -> dict:
         if not sources:
@@ -145,7 +146,13 @@ def _planner(scop: Scop, options: TileOptions, verdicts: list[Verdict] | None = 
                                                             scop.parameter_values,
                                                             scop.element_bytes)
                             for statement in scop.statements})
-        return {name: own for name, own in sources.items() if name in shape.statements}
+        # the band's statements that the source runs in the same loops, as one nest
+        nests: dict = {}
+        for name in shape.statements:
+            own = sources[name]
+            nests.setdefault((paths[name], own.trip_counts), []).append(own)
+        merged = [merged_shape(nest) if len(nest) > 1 else nest[0] for nest in nests.values()]
+        return {name: own for own in merged for name in own.statements}
 
     def plan(band: isl.ScheduleNode) -> TilePlan:
         members = band.band_n_member()

@@ -31,7 +31,7 @@ from tiler.model import Scop
 from tiler.target import Target
 from tiler.transform.marks import marked_nodes
 from tiler.transform.panel import Panel, plan_panel
-from tiler.transform.vector_form import VectorStatement, c_text, vector_form
+from tiler.transform.vector_form import VectorStatement, _mentions, c_text, vector_form
 
 # The name of the mark above a micro-kernel's reduction band; the mark's id carries the
 # ``MicroKernel``.
@@ -240,7 +240,21 @@ def _why_not_vector(kernel: MicroKernel, statement, band: isl.ScheduleNode, decl
     form = vector_form(statement.body, vector_name, types, set(statement.iterators), gather)
     if isinstance(form, str):
         return form
+    once = [ref for ref in form.gathered if _read_once(ref, band, statement)]
+    if once:
+        return (f"{c_text(once[0], {})} would be gathered into a transposed panel but is read "
+                "once in the band (no copy pays for itself)")
     return form, iterators
+
+
+def _read_once(ref, band: isl.ScheduleNode, statement) -> bool:
+    """Whether the reference moves with every member of ``band`` (each of its elements is
+    read by one instance: atax's A[i][j] under i and j, not syrk's A[j][k] under i)."""
+    for member in range(band.band_n_member()):
+        found = member_iterator(band, member, statement)
+        if found is None or not _mentions(ref, statement.iterators[found[0]]):
+            return False
+    return True
 
 
 def _names(body: str) -> set[str]:
