@@ -19,7 +19,12 @@ from tiler.frontend import build_scop
 from tiler.pipeline import TileOptions, tile_source
 from tiler.schedule import original_schedule_map
 from tiler.target import Target, target_from_macros
-from tiler.transform.register import MicroKernel, micro_kernels_are_legal, register_tile
+from tiler.transform.register import (
+    MicroKernel,
+    micro_kernels_are_legal,
+    micro_tile_shape,
+    register_tile,
+)
 from tiler.transform.vector_form import vector_form
 
 # A target with four doubles per vector and 16 registers (AVX2), so that the tests do not
@@ -230,6 +235,17 @@ def test_target_comes_from_the_compiler_macros():
     assert target_from_macros("#define __AVX512F__ 1\n").vector_bytes == 64
     assert target_from_macros("#define __aarch64__ 1\n").vector_registers == 32
     assert target_from_macros("#define __x86_64__ 1\n").lanes(8) == 1
+
+
+def test_micro_tile_shapes_from_the_registers():
+    avx512 = Target(64, 32, True, "test")
+    # 32 registers: three vectors a row on a rectangular band (24 accumulators, three
+    # loads, a broadcast), two on a triangle; 16 registers: two vectors a row
+    assert micro_tile_shape(avx512, 8, rectangular=True) == (8, 24, 8)
+    assert micro_tile_shape(avx512, 8) == (8, 16, 8)
+    assert micro_tile_shape(AVX2, 8, rectangular=True) == (6, 8, 4)
+    assert micro_tile_shape(AVX2, 4, rectangular=True) == (6, 16, 8)
+    assert micro_tile_shape(avx512, 8, (4, 8), rectangular=True) == (4, 8, 8)
 
 
 def test_a_micro_kernel_whose_points_depend_on_each_other_is_refused():

@@ -37,7 +37,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from tiler.footprint import UNKNOWN_PARAMETER_VALUE, BandShape, footprint_many
+from tiler.footprint import (RECTANGULAR, UNKNOWN_PARAMETER_VALUE, BandShape, box_fraction,
+                             footprint_many)
 from tiler.hierarchy import Hierarchy
 from tiler.tilesize import hierarchy_at, level_budgets_and_latencies
 from tiler.transform.register import MicroKernel
@@ -197,19 +198,7 @@ def predicted_ns(shape: BandShape, sizes: tuple[int, ...], order: tuple[int, ...
         # (a level too small for one iteration misses every line of every iteration)
         depth = int(fits[np.argmin(loads[:-1][fits])]) if len(fits) else len(loads) - 1
         total += float(loads[depth]) * cost[level + 1]
-    return total * _density(shape)
-
-
-def _density(shape: BandShape) -> float:
-    """Return the fraction of the box of the band's trip counts that holds instances: a
-    skewed band's box (a stencil's time-skewed space) is mostly empty, and its loads scale
-    with the points that exist."""
-    box = float(np.prod(np.array(shape.trip_counts, dtype=float)))
-    if shape.points:
-        return min(1.0, shape.points / box)
-    if not shape.instances:
-        return 1.0
-    return min(1.0, max(count for _, count in shape.instances) / box)
+    return total * box_fraction(shape)
 
 
 def _references(shape: BandShape, statement: str) -> list:
@@ -449,11 +438,6 @@ def core_parts(shape: BandShape, code: Code, hierarchy: Hierarchy,
     return issue, wait
 
 
-# A nest whose instances fill this much of its box of trip counts is taken as rectangular
-# (the estimate of ``instance_count`` is within a percent).
-RECTANGULAR = 0.99
-
-
 def compiled_order(own: BandShape) -> tuple[int, ...]:
     """Return the order in which the compiler's vector code runs a statement's own loops
     (``own``: its ``statement_shape``): the source's, except that a reduction innermost is
@@ -461,7 +445,7 @@ def compiled_order(own: BandShape) -> tuple[int, ...]:
     subscripts are all affine and its loops' bounds do not depend on each other (gcc -O3
     vectorises such an outer loop: doitgen's; not nussinov's triangle)."""
     order = tuple(range(own.members))
-    if own.members < 2 or own.irregular or _density(own) < RECTANGULAR:
+    if own.members < 2 or own.irregular or box_fraction(own) < RECTANGULAR:
         return order
     statement = own.statements[0]
     inner, outer = order[-1], order[-2]

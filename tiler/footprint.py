@@ -297,6 +297,23 @@ def merged_shape(shapes: list[BandShape]) -> BandShape:
                      irregular=tuple(name for shape in shapes for name in shape.irregular))
 
 
+# A nest whose instances fill this much of its box of trip counts is taken as rectangular
+# (the estimate of ``instance_count`` is within a percent).
+RECTANGULAR = 0.99
+
+
+def box_fraction(shape: BandShape) -> float:
+    """Return the fraction of the box of the band's trip counts that holds instances: a
+    skewed band's box (a stencil's time-skewed space) is mostly empty, a triangle's half
+    full, and its loads scale with the points that exist."""
+    box = float(np.prod(np.array(shape.trip_counts, dtype=float)))
+    if shape.points:
+        return min(1.0, shape.points / box)
+    if not shape.instances:
+        return 1.0
+    return min(1.0, max(count for _, count in shape.instances) / box)
+
+
 def _groups(shape: BandShape) -> dict:
     """Group references that differ only by a constant (one box covers them all)."""
     groups: dict = {}
