@@ -246,6 +246,10 @@ def test_micro_tile_shapes_from_the_registers():
     assert micro_tile_shape(AVX2, 8, rectangular=True) == (6, 8, 4)
     assert micro_tile_shape(AVX2, 4, rectangular=True) == (6, 16, 8)
     assert micro_tile_shape(avx512, 8, (4, 8), rectangular=True) == (4, 8, 8)
+    # sizes given: a tile of 32 holds two micro-tiles of 16, one of 24 and a remainder
+    assert micro_tile_shape(avx512, 8, rectangular=True, extent=32) == (8, 16, 8)
+    assert micro_tile_shape(avx512, 8, rectangular=True, extent=144) == (8, 24, 8)
+    assert micro_tile_shape(avx512, 8, rectangular=True, extent=48) == (8, 24, 8)
 
 
 def test_a_micro_kernel_whose_points_depend_on_each_other_is_refused():

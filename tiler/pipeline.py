@@ -229,7 +229,8 @@ def _planner(scop: Scop, options: TileOptions, verdicts: list[Verdict] | None = 
         target = options.target or detect_target()
         kernel = plan_micro_kernel(scop, band, shape, tile_plan.levels[-1],
                                    tile_plan.point_order, target,
-                                   options.micro_tile, options.pack)
+                                   options.micro_tile, options.pack,
+                                   fit_sizes=bool(given) or not resize)
         if isinstance(kernel, str):
             return replace(tile_plan, micro_note=kernel)
         if not given and resize:

@@ -135,17 +135,24 @@ def micro_tile_members(shape: BandShape, point_order: tuple[int, ...]
 
 
 def micro_tile_shape(target: Target, element_bytes: int,
-                     override: tuple[int, int] | None = None, rectangular: bool = False
-                     ) -> tuple[int, int, int]:
+                     override: tuple[int, int] | None = None, rectangular: bool = False,
+                     extent: int | None = None) -> tuple[int, int, int]:
     """Return (Mr, Nr, lanes) for ``target``: Nr is ``VECTORS_PER_ROW`` vectors (or
-    ``WIDE_VECTORS_PER_ROW`` for a ``rectangular`` band on a target of ``WIDE_REGISTERS``),
-    Mr the rows whose accumulators fit the registers beside one row's loads and one
-    broadcast."""
+    ``WIDE_VECTORS_PER_ROW`` for a ``rectangular`` band on a target of ``WIDE_REGISTERS``,
+    unless the tile's ``extent`` along the vector member, where it is fixed, holds more
+    whole micro-tiles of the narrower one: a tile of 32 doubles is two 16s, not 24 and a
+    remainder), Mr the rows whose accumulators fit the registers beside one row's loads and
+    one broadcast."""
     lanes = target.lanes(element_bytes)
     if override is not None:
         return override[0], override[1], lanes
     vectors = WIDE_VECTORS_PER_ROW if rectangular and \
         target.vector_registers >= WIDE_REGISTERS else VECTORS_PER_ROW
+    if extent is not None and vectors != VECTORS_PER_ROW:
+        def covered(count: int) -> int:
+            return extent // (count * lanes) * count * lanes
+        if covered(VECTORS_PER_ROW) > covered(vectors):
+            vectors = VECTORS_PER_ROW
     rows = (target.vector_registers - vectors - 1) // vectors
     return max(1, min(MAX_ROWS, rows)), vectors * lanes, lanes
 
@@ -175,11 +182,12 @@ def member_iterator(band: isl.ScheduleNode, member: int, statement) -> tuple[int
 
 def plan_micro_kernel(scop: Scop, band: isl.ScheduleNode, shape: BandShape,
                       sizes: tuple[int, ...], point_order: tuple[int, ...], target: Target,
-                      override: tuple[int, int] | None = None, pack: bool = True
-                      ) -> MicroKernel | str:
+                      override: tuple[int, int] | None = None, pack: bool = True,
+                      fit_sizes: bool = True) -> MicroKernel | str:
     """Return the register tile of a band to be tiled with ``sizes`` (point loops in
     ``point_order``), or why it gets none; with ``pack``, its broadcast operands are packed
-    where that pays (``tiler.transform.panel``)."""
+    where that pays (``tiler.transform.panel``). With ``fit_sizes`` the micro-tile fits the
+    sizes (see ``micro_tile_shape``); without, the sizes are to be chosen around it."""
     members = micro_tile_members(shape, point_order)
     if isinstance(members, str):
         return members
@@ -187,8 +195,9 @@ def plan_micro_kernel(scop: Scop, band: isl.ScheduleNode, shape: BandShape,
     writes = [a for a in shape.accesses if a.is_write]
     element = min(a.element_bytes for a in writes)
     rectangular = box_fraction(shape) >= RECTANGULAR
-    mr, nr, lanes = micro_tile_shape(target, element, override, rectangular)
     extent = [min(size, trips) for size, trips in zip(sizes, shape.trip_counts)]
+    mr, nr, lanes = micro_tile_shape(target, element, override, rectangular,
+                                     extent[vector] if fit_sizes else None)
     mr = 1 if rows is None else max(1, min(mr, extent[rows]))
     nr = max(1, min(nr, extent[vector]))
     if mr * nr == 1:
