@@ -317,6 +317,11 @@ def _instance(shape: BandShape, statement: str, member: int, vector_bytes: int,
     return _Instance(max(moving, operations) / lanes / issue, links * link, window, continues)
 
 
+def _loops_of(trips, order: tuple[int, ...]) -> tuple[tuple[int, float], ...]:
+    """Return the loops of ``Code``: the members in ``order``, each with its trip count."""
+    return tuple((member, float(trips[member])) for member in order)
+
+
 def _per_instance(shape: BandShape, statement: str, member: int, vector_bytes: int,
                   rate: float, link: float, loops: tuple[tuple[int, float], ...] = ()
                   ) -> tuple[float, float]:
@@ -411,8 +416,7 @@ def core_parts(shape: BandShape, code: Code, hierarchy: Hierarchy,
     as many instances run in the same loops: their instructions share the issue slots and
     their chains run side by side (gesummv's two sums: the longer chain is the wait)."""
     rate, link = issue_rate(hierarchy), _link_ns(hierarchy)
-    groups: dict = {}
-    counts: dict = {}
+    groups: dict = {}          # key -> (instances, issue time, longest chain) of one instance
     for statement, instances in shape.instances:
         if code.micro is not None and code.micro.statement in (None, statement) \
                 and (code.micro.vectorised or code.micro.unroll):
@@ -424,17 +428,16 @@ def core_parts(shape: BandShape, code: Code, hierarchy: Hierarchy,
             own = sources[statement]
             order = compiled_order(own)
             each = _per_instance(own, statement, order[-1], code.vector_bytes, rate, link,
-                                 tuple((m, float(own.trip_counts[m])) for m in order))
+                                 _loops_of(own.trip_counts, order))
             key = statement                     # in loops of its own
         else:
             each = _per_instance(shape, statement, code.innermost, code.vector_bytes, rate,
                                  link, code.loops)
             key = round(instances)
-        issue_each, chain_each = groups.get(key, (0.0, 0.0))
-        groups[key] = (issue_each + each[0], max(chain_each, each[1]))
-        counts[key] = instances
-    issue = sum(counts[key] * each for key, (each, _) in groups.items())
-    wait = sum(counts[key] * max(0.0, chain - each) for key, (each, chain) in groups.items())
+        _, issue_each, chain_each = groups.get(key, (0.0, 0.0, 0.0))
+        groups[key] = (instances, issue_each + each[0], max(chain_each, each[1]))
+    issue = sum(count * each for count, each, _ in groups.values())
+    wait = sum(count * max(0.0, chain - each) for count, each, chain in groups.values())
     return issue, wait
 
 
@@ -465,8 +468,7 @@ def source_ns(sources: dict, hierarchy: Hierarchy, vector_bytes: int) -> float:
         memory = predicted_ns(own, own.trip_counts, tuple(range(own.members)), hierarchy)
         order = compiled_order(own)
         core = core_parts(own, Code(order[-1], vector_bytes,
-                                    loops=tuple((m, float(own.trip_counts[m])) for m in order)),
-                          hierarchy)
+                                    loops=_loops_of(own.trip_counts, order)), hierarchy)
         total += nest_ns(memory, core)
     return total
 
@@ -509,8 +511,7 @@ def judge(shape: BandShape, sizes: tuple[int, ...], order: tuple[int, ...],
     members = tuple(range(shape.members))
     code = code or Code(order[-1])
     if not code.loops:
-        code = replace(code, loops=tuple((m, float(min(sizes[m], shape.trip_counts[m])))
-                                         for m in order))
+        code = replace(code, loops=_loops_of(np.minimum(sizes, shape.trip_counts), order))
     hierarchy = judging_hierarchy(hierarchy)
     shape = _major(shape)
     if sources is not None:
@@ -531,8 +532,8 @@ def judge(shape: BandShape, sizes: tuple[int, ...], order: tuple[int, ...],
     else:
         untiled = nest_ns(predicted_ns(shape, shape.trip_counts, members, hierarchy),
                           core_parts(shape, Code(members[-1], code.vector_bytes,
-                                                 loops=tuple((m, float(shape.trip_counts[m]))
-                                                             for m in members)), hierarchy))
+                                                 loops=_loops_of(shape.trip_counts, members)),
+                                     hierarchy))
     worth = bool(untiled >= TILING_MARGIN * tiled)
     ratio = untiled / tiled if tiled > 0 else float("inf")
     reason = (f"predicted {ratio:.2f}x faster tiled ({tiled / 1e6:.3g} ms against "

@@ -9,6 +9,7 @@ otherwise (triangles, skews), which is the safe side for a cache model.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import islpy as isl
@@ -174,7 +175,7 @@ def band_shape(scop: Scop, band: isl.ScheduleNode, parameters: dict[str, int],
         statement_domain = statement.domain.intersect_params(fixed)
         counts.append((name, _instances(statement_domain, len(statement.iterators))))
         image = isl.Set.from_union_set(isl.UnionSet.from_set(statement_domain).apply(partial))
-        points = max(points, instance_count(image))
+        points = max(points, _counted(str(image)))
         if len(free):
             nested.append(name)
         free_trips = np.array([max((_extent(statement_domain, int(j)) or 1) - 1, 0)
@@ -202,11 +203,11 @@ def instance_count(domain: isl.Set) -> float:
     bounding box: a triangle holds half its box, a tetrahedron a sixth; a dimension that an
     equality fixes (a diagonal) is counted without. The box itself where the set has
     existential variables (strides) or other equalities, which a grid of points would miss."""
+    if domain.is_empty():
+        return 0.0
     dims = domain.dim(isl.dim_type.set)
     bounds = []
     for dim in range(dims):
-        if domain.is_empty():
-            return 0.0
         low, high = domain.dim_min_val(dim), domain.dim_max_val(dim)
         if not (low.is_int() and high.is_int()):
             return 1.0 if not bounds else float(np.prod([h - lo + 1 for lo, h in bounds]))
@@ -246,8 +247,15 @@ def instance_count(domain: isl.Set) -> float:
     return box * float(inside.mean())
 
 
+@functools.lru_cache(maxsize=4096)
+def _counted(text: str) -> float:
+    return instance_count(isl.Set(text))
+
+
 def _instances(domain: isl.Set, iterators: int) -> float:
-    return instance_count(domain) if domain.dim(isl.dim_type.set) == iterators \
+    """Return ``instance_count`` of a statement's domain; the same domain, seen from every
+    band and schedule the pass weighs, is counted once."""
+    return _counted(str(domain)) if domain.dim(isl.dim_type.set) == iterators \
         else float(np.prod([_extent(domain, k) or 1 for k in range(iterators)]))
 
 

@@ -324,7 +324,7 @@ def choose_tile_sizes(shape: BandShape, hierarchy: Hierarchy,
     # lines arrive while this one's are still there), and streams are prefetched anyway.
     source = np.minimum(np.maximum(tile_level, 1) + 1, len(budgets))
     cost = traffic * latencies[source] + rereads * latencies[slab_level]
-    short = _short_rows(shape, grid, order[-1], line)
+    short = _short_rows(shape, grid, order[-1])
     if only is None and not short.all():
         cost = np.where(short, np.inf, cost)
     # the cheapest; among near-equals (within 2%) the largest tile, fewer tile loops
@@ -348,8 +348,7 @@ def choose_tile_sizes(shape: BandShape, hierarchy: Hierarchy,
 PREFETCH_STREAMS = 32
 
 
-def _short_rows(shape: BandShape, grid: np.ndarray, innermost: int, line_bytes: int
-                ) -> np.ndarray:
+def _short_rows(shape: BandShape, grid: np.ndarray, innermost: int) -> np.ndarray:
     """Return, per candidate, whether its tile walks more than ``PREFETCH_STREAMS`` rows of
     a reference in runs shorter than ``MIN_STRIDE_ONE_BYTES`` (a run of the innermost
     member, cut short by a chain or an overlapping row)."""
