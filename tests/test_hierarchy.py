@@ -304,7 +304,7 @@ def test_a_noisier_run_does_not_replace_the_cache():
     quiet = run_of(512 * KIB, 0.01)
     remember(quiet)
     before = cache_path().read_text()
-    noisy = run_of(300 * KIB, 0.12, seed=5)
+    noisy = run_of(300 * KIB, 0.2, seed=5)
     assert noisy.hierarchy.confidence < quiet.hierarchy.confidence
     remembered = remember(noisy)
     # The noisy run is merged in only if that leaves the result at least as certain, and its
@@ -319,7 +319,7 @@ def test_a_noisier_run_does_not_replace_the_cache():
 
 def test_the_merge_rule_never_takes_a_less_certain_result():
     from tiler.probe_cache import choose
-    quiet, noisy = run_of(512 * KIB, 0.01), run_of(300 * KIB, 0.12, seed=5)
+    quiet, noisy = run_of(512 * KIB, 0.01), run_of(300 * KIB, 0.2, seed=5)
     outcome, hierarchy, _ = choose((quiet.hierarchy, quiet.measurements()),
                                    (noisy.hierarchy, noisy.measurements()))
     assert outcome != "replaced" and hierarchy.confidence >= quiet.hierarchy.confidence

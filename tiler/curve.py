@@ -24,6 +24,12 @@ GRID_SLACK_OCTAVES = 0.05
 # capacity C a randomly replaced cache misses a fraction 1 - C/W, a tail whose slope falls under
 # 0.2 beyond about 5 C, where the latency is within 25% of the next level's.
 FLAT_SLOPE = 0.2
+# ... or under this, where the curve shows fewer plateaus than the system lists levels (and
+# memory): beside a process streaming through 64 MiB on the other core of a Sapphire Rapids
+# VM, the L3 climbed 0.21 per octave from 6 to 19 MiB (51 to 76 ns, memory at 170 ns) in one
+# run of twenty, and 0.15-0.2 in the others. Far from a rise (1 to 3 per octave), and still
+# well below memory.
+CONTENDED_FLAT_SLOPE = 0.35
 # Cost of one more piece, in units of noise variance times ln(points): the BIC-like choice that
 # keeps pure noise from cutting a plateau, while every real step of a few sigmas is still cut.
 SEGMENT_PENALTY = 4.0
@@ -32,7 +38,7 @@ SEGMENT_PENALTY = 4.0
 MIN_STEP_RATIO = 1.5
 # A level's size is the working set at which the latency has gone this fraction of the way to
 # the next level's: a 5% miss rate, the point where the data stops fitting (but see
-# ``_rise_base`` for a plateau that creeps).
+# ``_level_end`` for a plateau that creeps).
 MISS_FRACTION = 0.05
 # ... or where it has risen by this factor, whichever comes first: a quarter more on every load
 # means the working set no longer fits, and without a cap a level missing in between (an L3
@@ -57,6 +63,12 @@ MATCH_OCTAVES = 1.0
 # A replicate confirms a level when it puts it within this fraction of the estimate: the
 # stability the tile sizes need.
 CONFIRM_FRACTION = 0.15
+# A step, as against a creep, is a rise of ``KNEE_RISE`` within ``KNEE_OCTAVES`` (see
+# ``_level_end``): a creep of 0.1-0.2 per octave adds 5-10% there. A quarter is not enough: on
+# the Sapphire Rapids VM a run's L2 creep rose by 28% within 0.4 octaves at 0.9 MiB and was
+# flat again up to its step.
+KNEE_OCTAVES = 0.5
+KNEE_RISE = 1.5
 # The interval of a level: these quantiles of its size over the replicates.
 INTERVAL_QUANTILES = (0.1, 0.9)
 
@@ -121,8 +133,15 @@ def analyse_curve(sizes: Sequence[int], latencies: Sequence[float], *, line_byte
 
     # A plateau's latency is the median of what was measured on it: the envelope, pulled down
     # by the noise, would understate it.
-    merged = _merge_plateaus(_plateau_pieces(x, _segments(x, smooth, sigma)), measured)
-    plateaus = [plateau for plateau, _ in merged]
+    segments = _segments(x, smooth, sigma)
+    plateaus = _merge_plateaus(_plateau_pieces(x, segments, FLAT_SLOPE), measured)
+    if max_levels is not None and len(plateaus) < max_levels + 1:
+        # Fewer plateaus than the system's levels and memory: a level that other processes
+        # keep partly empty climbs all along its span (see ``CONTENDED_FLAT_SLOPE``).
+        contended = _merge_plateaus(_plateau_pieces(x, segments, CONTENDED_FLAT_SLOPE),
+                                    measured)
+        if len(contended) > len(plateaus):
+            plateaus = contended
     if len(plateaus) < 2:
         warnings.append("no step found in the latency curve: "
                         + ("it is flat" if plateaus else "it never settles on a plateau"))
@@ -144,10 +163,9 @@ def analyse_curve(sizes: Sequence[int], latencies: Sequence[float], *, line_byte
     levels: list[CacheLevel] = []
     ends = [plateau[0] for plateau in plateaus[1:]] + [len(x) - 1]
     next_levels = _next_level_latencies(plateaus, uppers, measured, max_levels, memory_latency)
-    for (plateau, last_run), upper_y, next_y, end in zip(merged, uppers, next_levels, ends):
-        first, _last, level_y = plateau
-        base_y = _rise_base(x, smooth, plateau, last_run, upper_y, next_y, sigma)
-        size = _crossing_size(x, smooth, first, end, base_y, upper_y, sigma)
+    for plateau, upper_y, next_y, end in zip(plateaus, uppers, next_levels, ends):
+        level_y = plateau[2]
+        size = _level_end(x, smooth, plateau, end, upper_y, next_y, sigma)
         size = int(size) // line_bytes * line_bytes
         if levels and size <= levels[-1].size_bytes:
             warnings.append(f"dropped a level at {size} bytes that is not larger than the one "
@@ -167,11 +185,14 @@ def analyse_curve(sizes: Sequence[int], latencies: Sequence[float], *, line_byte
 def _fewer_levels(levels: list[CacheLevel], count: int, memory_latency: float | None
                   ) -> list[CacheLevel]:
     """Return ``count`` of the levels: while there are more, the smallest step in latency
-    (memory's latency is the last step's top) is taken for noise. Of a step between two
-    levels the outer one goes (the inner keeps its size, the safe side); of the step to
-    memory, the level below it (a partly available last level's tail, not a cache)."""
+    (memory's latency is the last step's top) is taken for noise. The two levels of a step
+    between them are one, which ends where the outer one does, at its latency: the Sapphire
+    Rapids VM's L3 showed 37-40 ns up to 5 MiB and 50-60 ns up to 31 MiB, a third of memory's
+    170 ns, in one run of six (the inner end would have put L3 at 4.7 MiB, not 35). Of the
+    step to memory, the level below it goes (a partly available last level's tail, not a
+    cache)."""
     groups = _level_groups([level.latency_ns or 0.0 for level in levels], count, memory_latency)
-    return [dataclasses.replace(levels[group[0]], level=number) for number, group in
+    return [dataclasses.replace(levels[group[-1]], level=number) for number, group in
             enumerate(groups, start=1)]
 
 
@@ -242,17 +263,18 @@ def _segments(x: np.ndarray, y: np.ndarray, sigma: float) -> list[tuple[int, int
     return pieces[::-1]
 
 
-def _plateau_pieces(x: np.ndarray, pieces: list[tuple[int, int, float]]) -> list[tuple[int, int]]:
-    """Return the pieces flat and long enough to be plateaus rather than parts of a rise."""
+def _plateau_pieces(x: np.ndarray, pieces: list[tuple[int, int, float]], flat_slope: float
+                    ) -> list[tuple[int, int]]:
+    """Return the pieces flatter than ``flat_slope`` and long enough to be plateaus rather than
+    parts of a rise."""
     return [(first, last) for first, last, slope in pieces
             if x[last] - x[first] >= MIN_PLATEAU_OCTAVES - GRID_SLACK_OCTAVES
-            and abs(slope) < FLAT_SLOPE]
+            and abs(slope) < flat_slope]
 
 
 def _merge_plateaus(runs: list[tuple[int, int]], y: np.ndarray
-                    ) -> list[tuple[tuple[int, int, float], int]]:
-    """Return the flat runs as (first, last, median ln latency), joining those close in latency,
-    each with the first index of its last run (where its latency at the end is read).
+                    ) -> list[tuple[int, int, float]]:
+    """Return the flat runs as (first, last, median ln latency), joining those close in latency.
 
     Latency cannot fall as the working set grows, and interference only ever slows a sample, so
     a plateau well above the one after it was a long burst of load and is dropped.
@@ -272,16 +294,7 @@ def _merge_plateaus(runs: list[tuple[int, int]], y: np.ndarray
         else:
             plateaus.append((first, last, level))
             members.append([(first, last)])
-    return [(plateau, runs_of[-1][0]) for plateau, runs_of in zip(plateaus, members)]
-
-
-def _line_end(x: np.ndarray, y: np.ndarray, first: int, last: int) -> float:
-    """Return the least-squares line through y[first..last] at x[last]: where a plateau that
-    creeps has got to when it ends."""
-    if last - first < 2:
-        return float(y[last])
-    slope, intercept = np.polyfit(x[first:last + 1], y[first:last + 1], 1)
-    return float(slope * x[last] + intercept)
+    return plateaus
 
 
 def _threshold(level_y: float, upper_y: float, sigma: float) -> float:
@@ -315,40 +328,63 @@ def _next_level_latencies(plateaus: list[tuple[int, int, float]], uppers: list[f
     return result
 
 
-def _rise_base(x: np.ndarray, y: np.ndarray, plateau: tuple[int, int, float], last_run: int,
+def _level_end(x: np.ndarray, y: np.ndarray, plateau: tuple[int, int, float], end: int,
                upper_y: float, next_level_y: float, sigma: float) -> float:
-    """Return the ln latency a level's rise to the next is counted from: its plateau's median,
-    or where a creeping plateau has got to at its end.
+    """Return the size (bytes) at which a level ends on the way from its plateau to upper_y.
 
-    A level ends past its plateau. When the plateau itself climbs over the threshold, the
-    threshold would end the level on the creep, where 2% of noise moves the end by a third: on
-    a 2-vCPU Sapphire Rapids VM the L2 plateau creeps from 4.3 ns at 384 KiB to 5.9 ns at
-    1.8 MiB (alike with 4 KiB and 2 MiB guest pages: the reach of a first-level TLB over the
-    host's small pages, it seems) before its step to 30 ns at 2 MiB, and the median's rise of a
-    quarter ended L2 anywhere in 0.6-1.3 MiB over five runs. A creep that stays under
-    ``MISS_FRACTION`` of the way to the next level (``next_level_y``) cannot be that level's
-    misses, and the rise is counted from the plateau's end (the line through its last run, at
-    its last point); a creep past that point may be a miss tail, and the median stays (the
-    inner end, the safe side).
+    The level ends where the curve has risen ``_threshold`` over the plateau's median, unless
+    the plateau creeps. On a 2-vCPU Sapphire Rapids VM the L2 plateau creeps from 4.3 ns at
+    384 KiB to 5.9 ns at 1.5 MiB (alike with 4 KiB and 2 MiB guest pages: the reach of a
+    first-level TLB over the host's small pages, it seems) before its step to 30 ns at
+    1.3-2 MiB; a rise of a quarter over the median ended L2 on the creep, anywhere in
+    0.7-1.3 MiB over ten runs, where 2% of noise moved it by a third. So the curve is followed
+    past that crossing to its step (``_step_size``), and when the creep before the step stays
+    under ``MISS_FRACTION`` of the way from the median to the next level (``next_level_y``),
+    the rise is counted from where the creep got to, ``KNEE_OCTAVES`` before the step. A creep
+    past that may be the level's misses (on an AMD EPYC VM the L2 plateau's miss tail climbs
+    27% before its step, a tenth of the way to L3), and the level ends on the median's
+    threshold, the inner and safe side.
     """
-    first, last, level_y = plateau
-    if float(y[first:last + 1].max()) <= _threshold(level_y, upper_y, sigma):
-        return level_y
-    end_y = _line_end(x, y, last_run, last)
+    first, _last, level_y = plateau
+    inner = _crossing_size(x, y, first, end, _threshold(level_y, upper_y, sigma))
+    step = _step_size(x, y, math.log2(inner), end, sigma)
+    if step is None:
+        return inner
     level, next_level = math.exp(level_y), math.exp(next_level_y)
-    if end_y < math.log(level + MISS_FRACTION * (next_level - level)):
-        return max(level_y, end_y)
-    return level_y
+    creep_y = float(np.interp(math.log2(step) - KNEE_OCTAVES, x, y))
+    creep_is_misses = creep_y >= math.log(level + MISS_FRACTION * (next_level - level))
+    if creep_is_misses or creep_y <= level_y:
+        return inner
+    return max(inner, _crossing_size(x, y, first, end, _threshold(creep_y, upper_y, sigma)))
 
 
-def _crossing_size(x: np.ndarray, y: np.ndarray, first: int, end: int, level_y: float,
-                   upper_y: float, sigma: float) -> float:
-    """Return the size (bytes) where the curve rises MISS_FRACTION of the way to upper_y.
+def _step_size(x: np.ndarray, y: np.ndarray, start: float, end: int, sigma: float
+               ) -> float | None:
+    """Return the first size (bytes) from 2**start on where the curve has risen by
+    ``KNEE_RISE`` (and the noise margin) within the last ``KNEE_OCTAVES``: a step, not a creep;
+    None if the curve has no such step before index ``end``."""
+    least = max(math.log(KNEE_RISE), NOISE_MARGIN_SIGMAS * sigma)
+
+    def rise(at: float) -> float:
+        return float(np.interp(at, x, y) - np.interp(at - KNEE_OCTAVES, x, y))
+
+    points = [start] + [float(value) for value in x[:end + 1] if value > start]
+    for before, after in zip(points, points[1:]):
+        low, high = rise(before), rise(after)
+        if high >= least:
+            if low >= least:
+                return 2.0 ** before
+            return 2.0 ** (before + (least - low) / (high - low) * (after - before))
+    return None
+
+
+def _crossing_size(x: np.ndarray, y: np.ndarray, first: int, end: int, threshold: float
+                   ) -> float:
+    """Return the size (bytes) where the curve rises to the ln latency ``threshold``.
 
     The crossing is the last one before index ``end`` (where the next plateau starts): scanning
     back from there, a burst of interference inside the plateau cannot end the level early.
     """
-    threshold = _threshold(level_y, upper_y, sigma)
     j = min(end, len(x) - 1)
     while j < len(x) - 1 and y[j] <= threshold:
         j += 1
