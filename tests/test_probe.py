@@ -383,8 +383,14 @@ RECORDED = [path for path in RECORDED_ALL
 
 
 def recorded(path):
-    """Return the sizes, low quantiles, errors and nominal level count of a recorded run."""
+    """Return the sizes, latencies, errors and nominal level count of a recorded run: the
+    median over visits of each visit's least sample where the run kept them (visits in several
+    layouts), else the low quantile of all its samples (runs in one layout)."""
     data = json.loads(path.read_text())
+    if "visit_lows" in data:
+        lows = data["visit_lows"]
+        return (data["sizes"], [probe.layout_median(v) for v in lows],
+                [probe.layout_median_error(v) for v in lows], len(data["sysfs_sizes"]))
     samples = data["chase_samples"]
     return (data["sizes"], [probe.low_quantile(s) for s in samples],
             [probe.low_quantile_error(s) for s in samples], len(data["sysfs_sizes"]))
@@ -499,6 +505,34 @@ def test_low_quantile_ignores_slowed_samples():
     assert probe.low_quantile_error([3.4] * 3) > probe.low_quantile_error([3.4] * 12)
 
 
+def test_a_size_in_a_step_is_not_done_after_three_layouts_where_two_agree():
+    # Two layouts of three at 7.0 ns and one at 10.4: the median deviation is nought, the
+    # spread is not, and the size is visited again.
+    assert probe.layout_median([7.0, 10.4, 7.0]) == 7.0
+    assert probe.layout_median_error([7.0, 10.4, 7.0]) > 0.1
+    assert probe.layout_median_error([7.0, 7.01, 7.0]) < 0.01
+    # Past five visits the spread is the robust one: one slowed visit does not inflate it.
+    assert probe.layout_median_error([7.0, 7.02, 6.99, 7.01, 30.0, 7.0]) < 0.02
+
+
+def test_visits_of_a_size_walk_other_parts_of_the_buffer():
+    from tiler.sweep import LAYOUT_ALIGN, Sweep
+    length = 64 * MIB
+    sizes = [256 * KIB, 1536 * KIB, 63 * MIB]
+    sweep = Sweep(None, 0, length, sizes, 64, probe.QUICK, 32 * MIB)
+    for index, size in enumerate(sizes):
+        offsets = []
+        for visit in range(8):
+            sweep.visit_counts[index] = visit
+            offsets.append(sweep.layout(index))
+        assert offsets[0] == 0
+        assert all(offset % LAYOUT_ALIGN == 0 and offset + size <= length for offset in offsets)
+        if size <= length // 2:
+            assert len(set(offsets)) >= 6, offsets
+        else:
+            assert set(offsets) == {0}
+
+
 # --- a creeping plateau, and curves recorded on a Sapphire Rapids VM (tests/data/sapphire_rapids/)
 
 def creeping_l2(sizes, l3_ns, *, noise=0.01, seed=0):
@@ -603,3 +637,46 @@ def test_the_runs_of_one_day_agree_within_the_bar():
                                                max_levels=nominal).levels[1].size_bytes)
     median = float(np.median(l2))
     assert all(median / 1.15 <= size <= 1.15 * median for size in l2), l2
+
+
+LAYOUT_RUNS = [path for path in SAPPHIRE if "layouts" in path.stem]
+
+
+def test_runs_over_several_layouts_agree_and_find_every_level():
+    """Fourteen runs of 7 December that visit each size in several parts of the buffer, six
+    quiet then eight beside a 64 MiB stream: three levels in each, L1 and L2 within 15% of
+    their medians. The same machine read one layout per run a few minutes before put L2 at
+    0.9-1.7 MiB (the pages under the working set decide how much of the L2 it gets)."""
+    assert len(LAYOUT_RUNS) == 14
+    found = []
+    for path in LAYOUT_RUNS:
+        sizes, latencies, errors, nominal = recorded(path)
+        levels = probe.analyse_with_intervals(sizes, latencies, errors, max_levels=nominal).levels
+        assert [level.level for level in levels] == [1, 2, 3], path.stem
+        assert levels[2].size_bytes >= 8 * levels[1].size_bytes
+        found.append(levels)
+    for number in (0, 1):
+        sizes = [levels[number].size_bytes for levels in found]
+        median = float(np.median(sizes))
+        assert all(median / 1.15 <= size <= 1.15 * median for size in sizes), sizes
+
+
+def test_a_last_level_that_climbs_beside_a_stream_is_still_found():
+    # A run beside the stream whose L3 climbed 0.21 per octave from 6 to 19 MiB (51 to 76 ns,
+    # memory 170 ns): no piece under the usual slope, but the system lists three levels.
+    path = Path(__file__).parent / "data" / "sapphire_rapids" / "quick_contended_l3.json"
+    sizes, latencies, _, nominal = recorded(path)
+    levels = probe.analyse_curve(sizes, latencies, max_levels=nominal).levels
+    assert [level.level for level in levels] == [1, 2, 3]
+    assert 8 * MIB <= levels[2].size_bytes <= 24 * MIB
+    assert len(probe.analyse_curve(sizes, latencies).levels) == 2
+
+
+def test_an_l3_seen_in_two_pieces_ends_where_the_outer_piece_does():
+    # 37-40 ns to 5 MiB, then 50-60 ns to 31 MiB, memory at 170 ns: one L3 that ends past 30 MiB.
+    path = Path(__file__).parent / "data" / "sapphire_rapids" / "quick_split_l3.json"
+    sizes, latencies, _, nominal = recorded(path)
+    levels = probe.analyse_curve(sizes, latencies, max_levels=nominal).levels
+    assert [level.level for level in levels] == [1, 2, 3]
+    assert levels[2].size_bytes >= 30 * MIB
+    assert levels[2].latency_ns >= 50

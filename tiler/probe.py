@@ -16,8 +16,10 @@ timed by the C kernels in ``probes/latency.c``:
 The buffer is backed by 2 MiB transparent huge pages where the kernel allows it, so TLB misses
 do not show up as an extra cache level (4 KiB pages with a 2048-entry TLB cover only 8 MiB).
 
-Other processes only ever add latency, so a working set's latency is a low quantile of its
-samples, taken in interleaved sweeps over all sizes (a burst of load spoils one sample at
+Other processes only ever add latency, so a visit of a working set counts its fastest sample;
+and where the pages of a working set lie decides how much of a physically indexed cache it can
+use, so each visit walks another part of the buffer and the working set's latency is the median
+over its visits. Visits are interleaved over all sizes (a burst of load spoils one sample at
 several sizes rather than every sample at one). After a few sweeps the sizes whose estimate is
 still uncertain are measured again while the time budget lasts; the whole probe, analysis
 included, ends within it, loaded or not. Last, a streaming read inside each level and from
@@ -54,6 +56,8 @@ from tiler.sweep import (  # noqa: F401
     SAMPLE_ATTEMPTS,
     ProbeSettings,
     Sweep,
+    layout_median,
+    layout_median_error,
     low_quantile,
     low_quantile_error,
     measure,
@@ -90,7 +94,8 @@ class ProbeResult:
     Attributes:
         hierarchy: the measured levels (what the tiler uses), with sysfs's nominal ones beside.
         sizes: the working sets swept, in bytes.
-        chase_ns: the low quantile (``LOW_QUANTILE``) of the chase's samples at each size.
+        chase_ns: the chase's latency at each size: over the visits (each in another part of the
+            buffer), the median of each visit's least sample (``layout_median``).
         triangle_ns: the low quantile of the triangular walk's samples at each size.
         chase_samples: every timed sample of the chase at each size.
         triangle_levels: the levels the triangular walk alone would give, for comparison.
@@ -101,6 +106,7 @@ class ProbeResult:
         chase_log_error: standard error of ln(chase_ns) at each size.
         notes: facts worth telling (the last level as the process sees it).
         load_average: the system's one-minute load average when the probe ended.
+        chase_visit_lows: each visit's least sample at each size, in visit order.
     """
 
     hierarchy: Hierarchy
@@ -116,6 +122,7 @@ class ProbeResult:
     chase_log_error: tuple[float, ...] = ()
     notes: tuple[str, ...] = ()
     load_average: float | None = None
+    chase_visit_lows: tuple[tuple[float, ...], ...] = ()
 
     def measurements(self) -> Measurements:
         """Return the chase curve as measurements to cache and merge."""
@@ -209,16 +216,17 @@ def run_probe(quick: bool = True, progress: Callable[[float], None] | None = Non
     warnings: list[str] = []
     try:
         huge = huge_page_fraction(buffer, length)
-        sweep = Sweep(kernels, buffer, sizes, line_bytes, settings, last_level_bytes)
+        sweep = Sweep(kernels, buffer, length, sizes, line_bytes, settings, last_level_bytes)
         end = started + settings.budget_s
         measure(sweep, settings, end - ANALYSIS_RESERVE_S, end - ANALYSIS_RESERVE_S / 2,
                 last_level_bytes, progress, len(nominal) or None)
         measured = [i for i, samples in enumerate(sweep.chase) if samples]
         sizes = [sweep.sizes[i] for i in measured]
         samples = [sweep.chase[i] for i in measured]
+        visit_lows = [sweep.visit_lows[i] for i in measured]
         triangle_samples = [sweep.triangle[i] for i in measured]
-        chase = [low_quantile(values) for values in samples]
-        errors = [low_quantile_error(values) for values in samples]
+        chase = [sweep.latency(i) for i in measured]
+        errors = [layout_median_error(lows) for lows in visit_lows]
         if len(sizes) >= MIN_CURVE_POINTS:
             analysis = analyse_with_intervals(sizes, chase, errors, line_bytes=line_bytes,
                                               max_levels=len(nominal) or None)
@@ -257,7 +265,8 @@ def run_probe(quick: bool = True, progress: Callable[[float], None] | None = Non
     return ProbeResult(hierarchy, tuple(sizes), tuple(chase), tuple(triangle),
                        tuple(tuple(values) for values in samples), tuple(triangle_levels),
                        quick, time.monotonic() - started, huge, tuple(warnings),
-                       tuple(errors), tuple(last_level_notes(hierarchy)), _load_average())
+                       tuple(errors), tuple(last_level_notes(hierarchy)), _load_average(),
+                       tuple(tuple(lows) for lows in visit_lows))
 
 
 def last_level_notes(hierarchy: Hierarchy) -> list[str]:

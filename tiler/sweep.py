@@ -1,10 +1,13 @@
 """How the probe spends its time: the settings, the visits of each working set in a budget,
 the statistics of a size's samples, and the streaming-bandwidth sweep.
 
-Other processes only ever add latency, so a working set's latency is a low quantile of its
-samples, taken in interleaved visits (a burst of load spoils one sample at several sizes rather
-than every sample at one). The sizes are visited in an order that keeps the curve readable
-whenever time runs out; the sizes still uncertain are visited again while the budget lasts.
+Other processes only ever add latency, so a visit's latency is the least of its samples; and the
+pages backing a working set decide how much of a physically indexed cache it can use, so each
+visit of a size walks another part of the buffer (another physical layout), and the size's
+latency is the median over its visits. Visits are interleaved (a burst of load spoils one
+sample at several sizes rather than every sample at one), in an order that keeps the curve
+readable whenever time runs out; the sizes still uncertain are visited again while the budget
+lasts, the cheap ones first.
 """
 
 from __future__ import annotations
@@ -36,12 +39,26 @@ WARM_STEPS = 1 << 16
 # the first sample of a visit at 1.4-2 MiB (in a 2 MiB L2) took 1.5-4 times the next two, and
 # the L2's end moved with the share of first samples; one lap first, and all three agree.
 CHASE_WARM_STEPS = 1 << 12
-# The latency of a working set is this quantile of its samples: interference only adds latency,
-# so the low end is the machine's own; the minimum alone would follow one lucky sample.
+# Visits of one size walk working sets this far apart in the buffer (a multiple of the huge page,
+# so that each starts a page): a physically indexed cache holds a working set only as well as
+# its pages spread over the cache's sets. On a Sapphire Rapids VM (2 MiB L2 of 16 ways, guest
+# huge pages over the host's 4 KiB pages) a 1.5 MiB chase ran at 6.5-13 ns depending on where
+# in one buffer it lay, the same within 2% at the same place: one layout per run moved the L2's
+# step between 1.1 and 1.7 MiB from run to run.
+LAYOUT_ALIGN = 2 << 20
+# The latency of the triangular walk and of a streaming read is this quantile of its samples:
+# interference only adds latency, so the low end is the machine's own; the minimum alone would
+# follow one lucky sample.
 LOW_QUANTILE = 0.2
 # The standard error of a quantile q of n samples of spread sigma is sigma * sqrt(q (1 - q) / n)
 # over the normal density at q: for q = 0.2, 1.43 sigma / sqrt(n).
 LOW_QUANTILE_ERROR_FACTOR = math.sqrt(LOW_QUANTILE * (1 - LOW_QUANTILE)) / 0.2800
+# ... and of a median, sqrt(pi / 2).
+MEDIAN_ERROR_FACTOR = math.sqrt(math.pi / 2)
+# Fewer visits than this give their spread as a standard deviation: the median deviation of
+# three layouts where two agree is nought, and a size in a level's step (7.0, 10.4 and 7.0 ns
+# at 1.4 MiB on the Sapphire Rapids VM) would be taken as done.
+ROBUST_SPREAD_VISITS = 5
 # A sample spread (robust sigma of ln latency) assumed at the least for the error of a point
 # with few samples, whose spread is not yet known: a quiet machine's.
 MIN_SAMPLE_SPREAD = 0.01
@@ -105,6 +122,26 @@ def sweep_sizes(settings: ProbeSettings, last_level_bytes: int, line_bytes: int)
     return sorted(sizes)
 
 
+def layout_median(visit_lows: list[float] | tuple[float, ...]) -> float:
+    """Return the median over visits (layouts) of each visit's least sample."""
+    return float(np.median(visit_lows))
+
+
+def layout_median_error(visit_lows: list[float] | tuple[float, ...]) -> float:
+    """Return the standard error of ln of ``layout_median`` (robust spread of ln over the
+    visits, at least ``MIN_SAMPLE_SPREAD``; infinite without a visit)."""
+    if not len(visit_lows):
+        return math.inf
+    logs = np.log(np.asarray(visit_lows, dtype=float))
+    if len(logs) < 2:
+        spread = 0.0
+    elif len(logs) < ROBUST_SPREAD_VISITS:
+        spread = float(np.std(logs, ddof=1))
+    else:
+        spread = 1.4826 * float(np.median(np.abs(logs - np.median(logs))))
+    return MEDIAN_ERROR_FACTOR * max(spread, MIN_SAMPLE_SPREAD) / math.sqrt(len(logs))
+
+
 def low_quantile(samples: list[float] | tuple[float, ...]) -> float:
     """Return the ``LOW_QUANTILE`` of the samples."""
     return float(np.quantile(samples, LOW_QUANTILE))
@@ -123,12 +160,13 @@ def low_quantile_error(samples: list[float] | tuple[float, ...]) -> float:
 class Sweep:
     """The timed samples of both walks over one buffer, gathered visit by visit."""
 
-    def __init__(self, kernels: ctypes.CDLL, buffer: int, sizes: list[int], line_bytes: int,
-                 settings: ProbeSettings, last_level_bytes: int) -> None:
-        self.kernels, self.buffer, self.sizes = kernels, buffer, sizes
+    def __init__(self, kernels: ctypes.CDLL, buffer: int, length: int, sizes: list[int],
+                 line_bytes: int, settings: ProbeSettings, last_level_bytes: int) -> None:
+        self.kernels, self.buffer, self.length, self.sizes = kernels, buffer, length, sizes
         self.line_bytes, self.settings = line_bytes, settings
         self.warm_steps = last_level_bytes // line_bytes + WARM_STEPS
         self.chase: list[list[float]] = [[] for _ in sizes]
+        self.visit_lows: list[list[float]] = [[] for _ in sizes]
         self.triangle: list[list[float]] = [[] for _ in sizes]
         self.visits = 0
         self.disturbed = 0
@@ -137,16 +175,26 @@ class Sweep:
         count = settings.samples_per_visit
         self._out, self._switched = (ctypes.c_double * count)(), (ctypes.c_long * count)()
 
+    def layout(self, index: int) -> int:
+        """Return the offset in the buffer of the next visit's working set at sizes[index]: the
+        first visit's at the start, later ones spread over the buffer (``LAYOUT_ALIGN``)."""
+        places = (self.length - self.sizes[index]) // LAYOUT_ALIGN + 1
+        if places <= 1:
+            return 0
+        scattered = (self.visit_counts[index] * 0x9E3779B97F4A7C15) % (1 << 64)
+        return (scattered * places >> 64) * LAYOUT_ALIGN
+
     def visit(self, index: int, triangle: bool) -> None:
         """Time ``samples_per_visit`` chase samples at sizes[index] on a freshly shuffled cycle
-        (and one sample of the triangular walk when ``triangle``)."""
+        in the next layout (and one sample of the triangular walk when ``triangle``)."""
         lines = self.sizes[index] // self.line_bytes
+        start = self.buffer + self.layout(index)
         self.visits += 1
         self.visit_counts[index] += 1
         seed = (index * 0x9E3779B97F4A7C15 + self.visits) % (1 << 64)
         switches = self.kernels.probe_switches()
-        if self.kernels.chase_build(self.buffer, lines, self.line_bytes, seed,
-                                    self.warm_steps):
+        started = time.monotonic()
+        if self.kernels.chase_build(start, lines, self.line_bytes, seed, self.warm_steps):
             raise TilerError("out of memory building the latency probe's cycle")
         steps = int(min(max(self.settings.sample_ns / self._guess(self.chase, index), 4096),
                         1 << 24))
@@ -155,14 +203,14 @@ class Sweep:
         # most a sample's worth of loads) settles the rest, and what the timer and the loop
         # themselves disturb.
         warm = min(lines, max(CHASE_WARM_STEPS, steps))
-        started = time.monotonic()
         # Only a working set that caches hold cheaply is walked again after an interruption:
         # past that the walk costs more than the sample, and misses mostly anyway.
-        self.kernels.chase_samples(self.buffer, warm, steps, count,
+        self.kernels.chase_samples(start, warm, steps, count,
                                    lines if lines <= REWARM_MAX_LINES else 0, SAMPLE_ATTEMPTS,
                                    switches, self._out, self._switched)
         self.visit_seconds[index] = time.monotonic() - started
         self.chase[index].extend(self._out[k] for k in range(count))
+        self.visit_lows[index].append(min(self._out[k] for k in range(count)))
         self.disturbed += sum(1 for k in range(count) if self._switched[k])
         if triangle:
             rows = int(min(max(self.settings.sample_ns
@@ -184,22 +232,24 @@ class Sweep:
                 return max(float(np.median(samples[earlier])), 0.1)
         return 1.0
 
+    def latency(self, index: int) -> float:
+        """Return the latency measured at sizes[index] so far (``layout_median``)."""
+        return layout_median(self.visit_lows[index])
+
     def errors(self) -> list[float]:
-        """Return the standard error of ln of each size's low quantile."""
-        return [low_quantile_error(samples) for samples in self.chase]
+        """Return the standard error of ln of each size's latency."""
+        return [layout_median_error(lows) for lows in self.visit_lows]
 
     def add_sizes(self, sizes: list[int]) -> list[int]:
         """Add working sets to the sweep (unvisited) and return their indices; the indices of
         the others change with them."""
         new = sorted(set(sizes) - set(self.sizes))
-        old = dict(zip(self.sizes, zip(self.chase, self.triangle, self.visit_seconds,
-                                       self.visit_counts)))
+        old = dict(zip(self.sizes, zip(self.chase, self.visit_lows, self.triangle,
+                                       self.visit_seconds, self.visit_counts)))
         self.sizes[:] = sorted(set(self.sizes) | set(new))
-        kept = [old.get(size, ([], [], 0.0, 0)) for size in self.sizes]
-        self.chase = [chase for chase, _, _, _ in kept]
-        self.triangle = [triangle for _, triangle, _, _ in kept]
-        self.visit_seconds = [seconds for _, _, seconds, _ in kept]
-        self.visit_counts = [count for _, _, _, count in kept]
+        kept = [old.get(size, ([], [], [], 0.0, 0)) for size in self.sizes]
+        self.chase, self.visit_lows, self.triangle, self.visit_seconds, self.visit_counts = (
+            list(column) for column in zip(*kept))
         return [self.sizes.index(size) for size in new]
 
 
@@ -211,7 +261,7 @@ def refined_sizes(sweep: Sweep, max_levels: int | None) -> list[int]:
         return []
     sizes = [sweep.sizes[i] for i in measured]
     try:
-        levels = analyse_curve(sizes, [low_quantile(sweep.chase[i]) for i in measured],
+        levels = analyse_curve(sizes, [sweep.latency(i) for i in measured],
                                line_bytes=sweep.line_bytes, max_levels=max_levels).levels
     except TilerError:
         return []
@@ -241,11 +291,11 @@ def measure(sweep: Sweep, settings: ProbeSettings, deadline: float, hard_deadlin
     allows: a curve needs them all); then, while time lasts, the other sizes up to half the
     nominal last level (past it a visit costs 0.1-0.3 s of warm-up); then ascending sweeps over
     the sizes visited fewer than ``min_rounds`` times that are cheap to visit and those whose
-    estimate is uncertain (``max_visits`` at most), with the remaining large sizes after the
-    first such sweep. Before those sweeps, sizes are added inside the grid steps where the
-    curve so far puts a level's end (``refined_sizes``; ``max_levels`` is sysfs's count) and
-    visited, then with the rest. On a machine so loaded that time is up early, the curve has
-    fewer points, not a later end.
+    estimate is uncertain (``max_visits`` at most): the remaining large sizes with the first
+    such sweep, then the cheap sizes until they are done, then the expensive ones. Before
+    those sweeps, sizes are added inside the grid steps where the curve so far puts a level's
+    end (``refined_sizes``; ``max_levels`` is sysfs's count) and visited, then with the rest.
+    On a machine so loaded that time is up early, the curve has fewer points, not a later end.
     """
     count = len(sweep.sizes)
 
@@ -267,15 +317,22 @@ def measure(sweep: Sweep, settings: ProbeSettings, deadline: float, hard_deadlin
         return
     if not visit_all(sweep.add_sizes(refined_sizes(sweep, max_levels)), deadline):
         return
-    for sweep_number in range(1 << 20):
+    first = True
+    while True:
         errors, visits = sweep.errors(), sweep.visit_counts
         wanted = [i for i in range(len(sweep.sizes))
                   if 0 < visits[i] < settings.max_visits and (
                       errors[i] > settings.target_error
                       or (visits[i] < settings.min_rounds
                           and sweep.visit_seconds[i] <= EXPENSIVE_VISIT_S))]
-        if sweep_number == 0:
-            wanted += [i for i in range(len(sweep.sizes)) if not visits[i]]
+        cheap_wanted = [i for i in wanted if sweep.visit_seconds[i] <= EXPENSIVE_VISIT_S]
+        if first:
+            wanted = cheap_wanted + [i for i in range(len(sweep.sizes)) if not visits[i]]
+            first = False
+        elif cheap_wanted:
+            # More layouts of the sizes around a level's step cost milliseconds; a repeat past
+            # the last level costs 0.1-0.3 s, and waits until the cheap sizes are done.
+            wanted = cheap_wanted
         if not wanted or not visit_all(wanted, deadline):
             return
 

@@ -25,6 +25,7 @@ def main() -> None:
             "levels_found": [level.size_bytes for level in result.hierarchy.levels],
             "sizes": list(result.sizes),
             "chase_samples": [[round(v, 4) for v in s] for s in result.chase_samples],
+            "visit_lows": [[round(v, 4) for v in s] for s in result.chase_visit_lows],
             "triangle_ns": [round(v, 4) for v in result.triangle_ns]}
     path = Path(__file__).parent / f"{name}.json"
     path.parent.mkdir(exist_ok=True)
