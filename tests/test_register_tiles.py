@@ -6,6 +6,7 @@ micro-kernel keeps its accumulators in registers."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from dataclasses import replace
 
@@ -235,6 +236,26 @@ def test_target_comes_from_the_compiler_macros():
     assert target_from_macros("#define __AVX512F__ 1\n").vector_bytes == 64
     assert target_from_macros("#define __aarch64__ 1\n").vector_registers == 32
     assert target_from_macros("#define __x86_64__ 1\n").lanes(8) == 1
+
+
+def test_loops_are_priced_at_the_width_the_compiler_vectorises_them():
+    # gcc's tuning for AVX-512 Intel cores vectorises loops with 256-bit vectors; the micro-tiles'
+    # GNU C vectors keep the registers' full width.
+    avx512 = Target(64, 32, True, "test", loop_vector_bytes=32)
+    assert avx512.loop_vector() == 32 and avx512.vector_bytes == 64
+    assert Target(32, 16, True, "test").loop_vector() == 32
+    assert Target(32, 16, True, "test", loop_vector_bytes=64).loop_vector() == 32
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None or "Free Software Foundation" not in
+                    subprocess.run(["gcc", "--version"], capture_output=True,
+                                   text=True).stdout, reason="needs gcc")
+def test_gcc_says_which_width_its_loop_vectoriser_prefers():
+    from tiler.target import preferred_vector_bytes
+    assert preferred_vector_bytes("gcc", ("-O3", "-march=sapphirerapids")) == 32
+    assert preferred_vector_bytes("gcc", ("-O3", "-march=sapphirerapids",
+                                          "-mprefer-vector-width=512")) == 64
+    assert preferred_vector_bytes("no-such-compiler-here", ("-O3",)) is None
 
 
 def test_micro_tile_shapes_from_the_registers():

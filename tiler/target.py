@@ -3,7 +3,10 @@ predefined macros for the flags the user compiles with (``cc FLAGS -dM -E -``)."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import re
+import subprocess
+from dataclasses import dataclass, replace
 
 from tiler.preprocess import DEFAULT_CC, Preprocessor, predefined_macros
 
@@ -34,6 +37,13 @@ class Target:
     vector_registers: int
     fma: bool
     source: str                  # what it was read from: the macro, or why it is a default
+    # the vectors the compiler's own loop vectoriser uses, where it prefers narrower ones than
+    # the registers (None: the registers' width); see ``preferred_vector_bytes``
+    loop_vector_bytes: int | None = None
+
+    def loop_vector(self) -> int:
+        """Return the bytes of the vectors the compiler's loop vectoriser emits."""
+        return min(self.vector_bytes, self.loop_vector_bytes or self.vector_bytes)
 
     def lanes(self, element_bytes: int) -> int:
         """Return how many elements of ``element_bytes`` one vector holds (at least 1)."""
@@ -62,4 +72,28 @@ def detect_target(compiler: str = DEFAULT_COMPILER,
     """Return the target ``compiler`` builds for with ``flags`` (its predefined macros,
     cached per compiler and flags); the scalar target when the compiler does not run."""
     defined = predefined_macros(Preprocessor(compiler, tuple(flags)))
-    return _target_of(set(defined)) if defined else SCALAR_TARGET
+    if not defined:
+        return SCALAR_TARGET
+    return replace(_target_of(set(defined)),
+                   loop_vector_bytes=preferred_vector_bytes(compiler, tuple(flags)))
+
+
+# gcc's tuning for recent Intel cores (Skylake-X on, Sapphire Rapids included) vectorises loops
+# with 256-bit vectors though the registers hold 512 bits (``-mprefer-vector-width=256``);
+# GNU C vector types of 64 bytes, as the micro-tiles use, are still compiled at full width.
+# gcc says so with ``-Q --help=target``; other compilers are taken at the registers' width.
+_PREFERRED_WIDTH = re.compile(r"-mprefer-vector-width=\s+(\d+)")
+PREFERRED_WIDTH_SECONDS = 30
+
+
+@functools.lru_cache(maxsize=16)
+def preferred_vector_bytes(compiler: str, flags: tuple[str, ...]) -> int | None:
+    """Return the vector bytes gcc's loop vectoriser prefers for ``flags`` (None: the
+    compiler does not say, or prefers none)."""
+    try:
+        done = subprocess.run([compiler, *flags, "-Q", "--help=target"], capture_output=True,
+                              text=True, check=False, timeout=PREFERRED_WIDTH_SECONDS)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = _PREFERRED_WIDTH.search(done.stdout) if done.returncode == 0 else None
+    return int(match.group(1)) // 8 if match else None
