@@ -129,7 +129,7 @@ def plot_curve(result: ProbeResult, path: str) -> None:
     axes.fill_between(kib, low, high, alpha=0.3, color="C0",
                       label="chase samples, lowest to 75th percentile")
     axes.plot(kib, result.chase_ns, "o-", color="C0", markersize=3,
-              label="pointer chase (low quantile of the samples)")
+              label="pointer chase (median over layouts of each visit's fastest sample)")
     if all(np.isfinite(result.triangle_ns)):
         axes.plot(kib, result.triangle_ns, "s-", color="C1", markersize=3,
                   label="triangular walk (ascending, prefetchable)")
