@@ -67,6 +67,8 @@ def add_tiling_arguments(parser: argparse.ArgumentParser) -> None:
                         help="no Mr x Nr micro-tiles of accumulators (vector code) in tiles")
     parser.add_argument("--no-pack", action="store_true",
                         help="no packed panels of a micro-kernel's broadcast operands")
+    parser.add_argument("--no-distribute", action="store_true",
+                        help="keep several statements in one innermost point loop")
     parser.add_argument("--micro-tile", metavar="4x8", type=micro_tile_shape,
                         help="micro-tile rows x columns (default: from the target's vectors)")
 

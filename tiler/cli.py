@@ -106,6 +106,9 @@ def _describe_band(band) -> list[str]:
     sizes = " / ".join("x".join(map(str, level)) for level in plan.levels)
     lines.append(f"    tile sizes {sizes}; point loops in member order "
                  f"{', '.join(map(str, plan.point_order))}")
+    if band.distribution:
+        lines.append(f"    innermost point loop over {len(band.statements)} statements: "
+                     f"{band.distribution}")
     choice = plan.details
     if choice is not None:
         arrays = ", ".join(f"{array} {_kib(size)}" for array, size
@@ -168,6 +171,7 @@ def _tile_options(args: argparse.Namespace) -> TileOptions:
                        decide=not args.always_tile,
                        register_tiles=not args.no_register_tiles,
                        pack=not args.no_pack,
+                       distribute=not args.no_distribute,
                        micro_tile=args.micro_tile, target=target)
 
 

@@ -51,6 +51,7 @@ from tiler.tilesize import (
     micro_kernel_sizes,
     point_order,
 )
+from tiler.transform.distribution import distribute_innermost
 from tiler.transform.panel import panels_are_legal
 from tiler.transform.register import micro_kernels_are_legal, plan_micro_kernel
 
@@ -101,6 +102,10 @@ class TileOptions:
     # Packed panels of a micro-kernel's broadcast operands (see tiler.transform.panel): on
     # by default, ``pack=False`` (``--no-pack``) leaves the operands where they are.
     pack: bool = True
+    # One innermost point loop per statement where a tile runs several in one body (see
+    # tiler.transform.distribution), where legal: on by default, ``--no-distribute`` keeps
+    # the body fused.
+    distribute: bool = True
     target: Target | None = None
 
 
@@ -315,6 +320,16 @@ def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ..
                                                            computed)
             # keep the judgements of the schedule taken
             verdicts[:] = verdicts[judged:] if source != fused else verdicts[:judged]
+        if bands and options.distribute:
+            distributed, split = distribute_innermost(schedule, memory.flow)
+            legal = bool(split) and is_legal(distributed, deps) \
+                and live_ranges_intact(distributed.get_map(), live_ranges)
+            if legal:
+                schedule = distributed
+            note = ("one loop per statement" if legal else
+                    "kept fused: one loop per statement would break a dependence")
+            bands = [replace(band, distribution=note) if band.statements in split else band
+                     for band in bands]
         if not bands and verdicts:
             return "; ".join(verdict.reason for verdict in verdicts) + "; left unchanged"
         if not bands:

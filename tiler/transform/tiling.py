@@ -44,6 +44,8 @@ class TiledBand:
     plan: TilePlan
     statements: tuple[str, ...]
     coincident: tuple[bool, ...]
+    # what ``tiler.transform.distribution`` did to the innermost point loop ("" if nothing)
+    distribution: str = ""
 
     @property
     def sizes(self) -> tuple[int, ...]:
