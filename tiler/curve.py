@@ -297,13 +297,17 @@ def _merge_plateaus(runs: list[tuple[int, int]], y: np.ndarray
     return plateaus
 
 
+def _miss_point(level_y: float, upper_y: float) -> float:
+    """Return the ln latency ``MISS_FRACTION`` of the way from ln latency level_y to upper_y."""
+    level, upper = math.exp(level_y), math.exp(upper_y)
+    return math.log(level + MISS_FRACTION * (upper - level))
+
+
 def _threshold(level_y: float, upper_y: float, sigma: float) -> float:
     """Return the ln latency at which a level of ln latency level_y has ended on the way to
     upper_y: ``MISS_FRACTION`` of the way, at most ``MAX_RISE``, at least the noise margin."""
-    level, upper = math.exp(level_y), math.exp(upper_y)
     return max(level_y + NOISE_MARGIN_SIGMAS * sigma,
-               min(math.log(level + MISS_FRACTION * (upper - level)),
-                   level_y + math.log(MAX_RISE)))
+               min(_miss_point(level_y, upper_y), level_y + math.log(MAX_RISE)))
 
 
 def _next_level_latencies(plateaus: list[tuple[int, int, float]], uppers: list[float],
@@ -350,9 +354,8 @@ def _level_end(x: np.ndarray, y: np.ndarray, plateau: tuple[int, int, float], en
     step = _step_size(x, y, math.log2(inner), end, sigma)
     if step is None:
         return inner
-    level, next_level = math.exp(level_y), math.exp(next_level_y)
     creep_y = float(np.interp(math.log2(step) - KNEE_OCTAVES, x, y))
-    creep_is_misses = creep_y >= math.log(level + MISS_FRACTION * (next_level - level))
+    creep_is_misses = creep_y >= _miss_point(level_y, next_level_y)
     if creep_is_misses or creep_y <= level_y:
         return inner
     return max(inner, _crossing_size(x, y, first, end, _threshold(creep_y, upper_y, sigma)))

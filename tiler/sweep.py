@@ -128,18 +128,11 @@ def layout_median(visit_lows: list[float] | tuple[float, ...]) -> float:
 
 
 def layout_median_error(visit_lows: list[float] | tuple[float, ...]) -> float:
-    """Return the standard error of ln of ``layout_median`` (robust spread of ln over the
-    visits, at least ``MIN_SAMPLE_SPREAD``; infinite without a visit)."""
-    if not len(visit_lows):
-        return math.inf
-    logs = np.log(np.asarray(visit_lows, dtype=float))
-    if len(logs) < 2:
-        spread = 0.0
-    elif len(logs) < ROBUST_SPREAD_VISITS:
-        spread = float(np.std(logs, ddof=1))
-    else:
-        spread = 1.4826 * float(np.median(np.abs(logs - np.median(logs))))
-    return MEDIAN_ERROR_FACTOR * max(spread, MIN_SAMPLE_SPREAD) / math.sqrt(len(logs))
+    """Return the standard error of ln of ``layout_median`` (spread of ln over the visits: a
+    standard deviation below ``ROBUST_SPREAD_VISITS``, else robust; infinite without a
+    visit)."""
+    return _log_error(visit_lows, MEDIAN_ERROR_FACTOR, deviation_from=2,
+                      robust_from=ROBUST_SPREAD_VISITS)
 
 
 def low_quantile(samples: list[float] | tuple[float, ...]) -> float:
@@ -150,11 +143,25 @@ def low_quantile(samples: list[float] | tuple[float, ...]) -> float:
 def low_quantile_error(samples: list[float] | tuple[float, ...]) -> float:
     """Return the standard error of ln of the samples' low quantile (robust spread of ln;
     infinite without samples)."""
-    if not len(samples):
+    return _log_error(samples, LOW_QUANTILE_ERROR_FACTOR, deviation_from=3, robust_from=3)
+
+
+def _log_error(values: list[float] | tuple[float, ...], factor: float, *, deviation_from: int,
+               robust_from: int) -> float:
+    """Return ``factor`` times the spread of ln ``values`` (at least ``MIN_SAMPLE_SPREAD``)
+    over the square root of their count; the spread is their median deviation from
+    ``robust_from`` values on, their standard deviation from ``deviation_from`` on, else
+    nought. Infinite without values."""
+    if not len(values):
         return math.inf
-    logs = np.log(np.asarray(samples, dtype=float))
-    spread = 1.4826 * float(np.median(np.abs(logs - np.median(logs)))) if len(logs) >= 3 else 0.0
-    return LOW_QUANTILE_ERROR_FACTOR * max(spread, MIN_SAMPLE_SPREAD) / math.sqrt(len(logs))
+    logs = np.log(np.asarray(values, dtype=float))
+    if len(logs) >= robust_from:
+        spread = 1.4826 * float(np.median(np.abs(logs - np.median(logs))))
+    elif len(logs) >= deviation_from:
+        spread = float(np.std(logs, ddof=1))
+    else:
+        spread = 0.0
+    return factor * max(spread, MIN_SAMPLE_SPREAD) / math.sqrt(len(logs))
 
 
 class Sweep:

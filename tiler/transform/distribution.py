@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import islpy as isl
 
+from tiler.transform.tiling import statement_names
+
 # The iterations of the innermost loop by which a read may follow the write of another
 # statement and still meet it in the store buffer, unaligned with the vector stores: up to two
 # vectors of 64 bytes of doubles.
@@ -79,12 +81,8 @@ def _distribute(band: isl.ScheduleNode, statements: list[isl.UnionSet]) -> isl.S
     return sequence
 
 
-def _reads_behind_a_write(band: isl.ScheduleNode, flow: isl.UnionMap) -> bool:
-    """Whether a statement under ``band`` reads what another wrote 1..``FORWARD_DISTANCES``
-    iterations of its innermost member before, in the same iteration of every loop outside
-    it (``flow``: the flow dependences)."""
-    times = band.child(0).get_prefix_schedule_union_map()
-    depth = band.child(0).get_schedule_depth()
+def _between_statements(flow: isl.UnionMap) -> isl.UnionMap:
+    """Return the dependences of ``flow`` from one statement to another."""
     across = isl.UnionMap.empty(flow.get_space())
     relations = flow.get_map_list()
     for k in range(relations.n_map()):
@@ -92,6 +90,15 @@ def _reads_behind_a_write(band: isl.ScheduleNode, flow: isl.UnionMap) -> bool:
         if relation.get_tuple_name(isl.dim_type.in_) != relation.get_tuple_name(
                 isl.dim_type.out):
             across = across.add_map(relation)
+    return across
+
+
+def _reads_behind_a_write(band: isl.ScheduleNode, across: isl.UnionMap) -> bool:
+    """Whether a statement under ``band`` reads what another wrote 1..``FORWARD_DISTANCES``
+    iterations of its innermost member before, in the same iteration of every loop outside
+    it (``across``: the flow dependences between statements)."""
+    times = band.child(0).get_prefix_schedule_union_map()
+    depth = band.child(0).get_schedule_depth()
     steps = across.apply_domain(times).apply_range(times).deltas()
     outer = " and ".join(f"t{k} = 0" for k in range(depth - 1))
     names = ", ".join(f"t{k}" for k in range(depth))
@@ -106,13 +113,12 @@ def distribute_innermost(schedule: isl.Schedule, flow: isl.UnionMap
     what another wrote a few iterations before (``flow``: the flow dependences) split into one
     loop per statement, and the statements of each band split (sorted names)."""
     split: list[tuple[str, ...]] = []
+    across = _between_statements(flow)
 
     def visit(node: isl.ScheduleNode) -> isl.ScheduleNode:
         statements = _statements(node.child(0)) if _point_band(node) else None
-        if statements is not None and _reads_behind_a_write(node, flow):
-            sets = node.get_domain().get_set_list()
-            split.append(tuple(sorted(sets.get_at(k).get_tuple_name()
-                                      for k in range(sets.n_set()))))
+        if statements is not None and _reads_behind_a_write(node, across):
+            split.append(statement_names(node.get_domain()))
             members = node.band_n_member()
             if members >= 2:
                 node = node.band_split(members - 1).child(0)

@@ -18,7 +18,8 @@ from tiler.transform.wavefront import wavefront
 SEPARATE_POINT_LOOPS = True
 
 
-def _statement_names(domain: isl.UnionSet) -> tuple[str, ...]:
+def statement_names(domain: isl.UnionSet) -> tuple[str, ...]:
+    """Return the names of the statements in ``domain``, sorted."""
     sets = domain.get_set_list()
     return tuple(sorted(sets.get_at(k).get_tuple_name() for k in range(sets.n_set())))
 
@@ -99,7 +100,7 @@ def tile_schedule(schedule: isl.Schedule, plan_for: Planner, parallel: bool = Fa
             plan = plan_for(node)
             levels = [sizes for sizes in plan.levels if any(size > 1 for size in sizes)]
             if levels:
-                names = _statement_names(node.get_domain())
+                names = statement_names(node.get_domain())
                 coincident = tuple(bool(node.band_member_get_coincident(k))
                                    for k in range(node.band_n_member()))
                 steps = 0
