@@ -140,12 +140,9 @@ def test_more_bandwidth_and_wider_vectors_predict_less_time():
     assert core_ns(shape, Code(1, 64), base) > core_ns(shape, Code(2, 64), base)
 
 
-def test_a_stencil_that_tiling_would_make_scalar_is_left_as_it_is():
-    """Tiling the time loop of a 1-D stencil fuses its two sweeps into one skewed loop that
-    reads what the loop wrote an iteration before: no vector code, where each sweep of the
-    source vectorises; on data that fits in L2 the source is predicted faster."""
-    program = """static double a[20000], b[20000];
-void sweep(int steps)
+STENCIL_PROGRAM = """#include <stdio.h>
+static double a[20000], b[20000];
+static void sweep(void)
 {
   int t, i;
 #pragma scop
@@ -157,19 +154,50 @@ void sweep(int steps)
   }
 #pragma endscop
 }
+int main(void)
+{
+  int i;
+  for (i = 0; i < 20000; i++) {
+    a[i] = (double) ((i * 7 + 3) % 29) / 29;
+    b[i] = (double) ((i * 5 + 1) % 17) / 17;
+  }
+  sweep();
+  for (i = 0; i < 20000; i += 7)
+    printf("%a %a\\n", a[i], b[i]);
+  return 0;
+}
 """
+
+
+def test_a_stencil_tiled_in_time_is_priced_with_its_split_loops(tmp_path, cc):
+    """Tiling the time loop of a 1-D stencil fuses its two sweeps into one skewed loop that
+    reads what the loop wrote an iteration before. Fused, that loop has no vector code, where
+    each sweep of the source vectorises: on data that fits in L2 the source is predicted
+    faster, and the nest is left as it is. Split into one loop per statement (the default),
+    each loop vectorises again, the tiles are predicted to pay, and the tiled program
+    computes the same bytes."""
     hierarchy = _with_bandwidths(_hierarchy(l2=1 << 20), 1.0)
     from tiler.target import Target
     options = TileOptions(hierarchy=hierarchy, target=Target(32, 16, True, "test"))
-    result = tile_source(program, "stencil.c", options)
-    (region,) = result.regions
-    assert not region.tiled and result.text == program
+    fused = tile_source(STENCIL_PROGRAM, "stencil.c", replace(options, distribute=False))
+    (region,) = fused.regions
+    assert not region.tiled and fused.text == STENCIL_PROGRAM
     assert "predicted" in region.note and "left unchanged" in region.note
     # the same nest with every sweep of the source unable to vectorise either (a scalar
     # target) is not predicted slower tiled
-    scalar = tile_source(program, "stencil.c",
-                         replace(options, target=Target(8, 16, False, "test")))
+    scalar = tile_source(STENCIL_PROGRAM, "stencil.c",
+                         replace(options, target=Target(8, 16, False, "test"),
+                                 distribute=False))
     assert "0.4" not in scalar.regions[0].note
+    split = tile_source(STENCIL_PROGRAM, "stencil.c", options)
+    (region,) = split.regions
+    assert region.tiled, region.note
+    (band,) = region.bands
+    assert band.distribution == "one loop per statement"
+    assert band.plan.verdict is not None and band.plan.verdict.worth_tiling
+    original = compile_and_run(STENCIL_PROGRAM, tmp_path / "o", cc, EXACT_FLAGS)
+    tiled = compile_and_run(split.text, tmp_path / "t", cc, EXACT_FLAGS)
+    assert tiled.stdout == original.stdout and tiled.stdout.count("\n") > 2000
 
 
 @pytest.mark.parametrize("domain, expected, tolerance", [

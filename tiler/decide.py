@@ -82,12 +82,15 @@ class Code:
     """What the core runs for a plan: the band member innermost in the code, the bytes of a
     vector register (the element size gives the lanes), the register tile, if any, and the
     loops around each instance as (member, trip count), outermost first (the point loops of
-    a tile; empty: unknown, no chains overlap)."""
+    a tile; empty: unknown, no chains overlap), and whether each statement runs the innermost
+    loop on its own (``tiler.transform.distribution``: a write of another statement then
+    carries nothing along it)."""
 
     innermost: int
     vector_bytes: int = 8
     micro: MicroKernel | None = None
     loops: tuple[tuple[int, float], ...] = ()
+    split: bool = False
 
 
 @dataclass(frozen=True)
@@ -220,18 +223,20 @@ def _stride_one(access, member: int) -> bool:
     return bool(rows) and abs(rows[-1][member]) == 1 and not any(row[member] for row in rows[:-1])
 
 
-def vectorises(shape: BandShape, statement: str, member: int) -> bool:
+def vectorises(shape: BandShape, statement: str, member: int, split: bool = False) -> bool:
     """Whether the compiler can vectorise ``statement`` along ``member`` innermost: every
     reference that moves with it walks it with stride one, no write stays in place (a
     reduction, kept in order without -ffast-math), and no read takes an element a write of
-    the band made in an earlier iteration."""
+    the band made in an earlier iteration (with ``split``, a write of the statement itself:
+    the others run loops of their own)."""
     references = _references(shape, statement)
     moving = [a for a in references if _moves(a, member)]
     if not moving or any(not _stride_one(a, member) for a in moving):
         return False
     if any(a.is_write and not _moves(a, member) for a in references):
         return False
-    writes = [a for a in shape.accesses if a.is_write and _moves(a, member)]
+    writes = [a for a in shape.accesses if a.is_write and _moves(a, member)
+              and (not split or a.statement == statement)]
     for read in (a for a in references if not a.is_write):
         for write in writes:
             if write.array != read.array or write.coefficients != read.coefficients \
@@ -287,10 +292,10 @@ class _Instance:
 
 
 def _instance(shape: BandShape, statement: str, member: int, vector_bytes: int,
-              rate: float, link: float) -> _Instance:
+              rate: float, link: float, split: bool = False) -> _Instance:
     references = _references(shape, statement)
     lanes = max(1, vector_bytes // _element_bytes(references)) \
-        if vectorises(shape, statement, member) else 1
+        if vectorises(shape, statement, member, split) else 1
     moving = sum(1 for a in references if _moves(a, member))
     operations = _operations(references)
     held = [a for a in references if a.is_write and not _moves(a, member)]
@@ -323,12 +328,13 @@ def _loops_of(trips, order: tuple[int, ...]) -> tuple[tuple[int, float], ...]:
 
 
 def _per_instance(shape: BandShape, statement: str, member: int, vector_bytes: int,
-                  rate: float, link: float, loops: tuple[tuple[int, float], ...] = ()
-                  ) -> tuple[float, float]:
+                  rate: float, link: float, loops: tuple[tuple[int, float], ...] = (),
+                  split: bool = False) -> tuple[float, float]:
     """Return the core time of one instance of ``statement`` with ``member`` innermost,
-    inside ``loops`` (see ``Code``): the time to issue it, and the time of the links it
-    adds to its chain, overlapped with the chains before and after it (0: no chain)."""
-    figures = _instance(shape, statement, member, vector_bytes, rate, link)
+    inside ``loops`` and with ``split`` (see ``Code``): the time to issue it, and the time of
+    the links it adds to its chain, overlapped with the chains before and after it (0: no
+    chain)."""
+    figures = _instance(shape, statement, member, vector_bytes, rate, link, split)
     chain = figures.chain_ns
     length = _chain_length(loops, figures.continues) if chain else 0.0
     if length:
@@ -336,18 +342,18 @@ def _per_instance(shape: BandShape, statement: str, member: int, vector_bytes: i
     return figures.issue_ns, chain
 
 
-def chain_limit(shape: BandShape, member: int, hierarchy: Hierarchy, vector_bytes: int
-                ) -> int | None:
+def chain_limit(shape: BandShape, member: int, hierarchy: Hierarchy, vector_bytes: int,
+                split: bool = False) -> int | None:
     """Return the longest run of ``member`` innermost at which the band's chains of dependent
     operations along it, run beside each other, no longer hold the core back (None: no
     statement chains along it). Past it, a longer innermost loop leaves the core waiting on
-    the chain: trisolv's reduction, seidel-2d's sweep."""
+    the chain: trisolv's reduction, seidel-2d's sweep. ``split``: as in ``Code``."""
     rate, link = issue_rate(hierarchy), _link_ns(hierarchy)
     limits = []
     for statement, _ in _major(shape).instances:
         if statement in shape.inner_loops:
             continue          # its chains run along loops of its own, inside the band
-        figures = _instance(shape, statement, member, vector_bytes, rate, link)
+        figures = _instance(shape, statement, member, vector_bytes, rate, link, split)
         if figures.chain_ns > figures.issue_ns > 0:
             limits.append(figures.window / (figures.chain_ns / figures.issue_ns - 1.0))
     return max(1, int(min(limits))) if limits else None
@@ -432,7 +438,7 @@ def core_parts(shape: BandShape, code: Code, hierarchy: Hierarchy,
             key = statement                     # in loops of its own
         else:
             each = _per_instance(shape, statement, code.innermost, code.vector_bytes, rate,
-                                 link, code.loops)
+                                 link, code.loops, code.split)
             key = round(instances)
         _, issue_each, chain_each = groups.get(key, (0.0, 0.0, 0.0))
         groups[key] = (instances, issue_each + each[0], max(chain_each, each[1]))

@@ -174,7 +174,7 @@ def _planner(scop: Scop, options: TileOptions, verdicts: list[Verdict] | None = 
         choice = choose_tile_sizes(shape, hierarchy)
         innermost = choice.point_order[-1]
         limit = chain_limit(shape, innermost, hierarchy,
-                            (options.target or detect_target()).loop_vector())
+                            (options.target or detect_target()).loop_vector(), options.distribute)
         if limit is not None and choice.sizes[innermost] > limit:
             choice = choose_tile_sizes(shape, hierarchy, innermost_limit=limit)
         levels = ((choice.outer_sizes,) if choice.outer_sizes else ()) + (choice.sizes,)
@@ -217,8 +217,10 @@ def _planner(scop: Scop, options: TileOptions, verdicts: list[Verdict] | None = 
         return band.get_schedule_depth() == 0 or shape.skewed
 
     def predict(shape, planned: TilePlan, hierarchy: Hierarchy) -> Verdict:
+        # with ``distribute``, a body that reads what another statement wrote a few
+        # iterations before runs one loop per statement (checked for legality later)
         code = Code(planned.point_order[-1], (options.target or detect_target()).loop_vector(),
-                    planned.micro)
+                    planned.micro, split=options.distribute)
         return judge(shape, planned.levels[-1], planned.point_order, hierarchy, code,
                      source_shapes(shape))
 
