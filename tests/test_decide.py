@@ -324,3 +324,49 @@ def test_statements_in_the_same_loops_are_one_source_nest():
     apart = source_ns(own, hierarchy, 32)
     together = source_ns({name: merged for name in own}, hierarchy, 32)
     assert together < apart
+
+
+SPANS = """for (i = 598; i >= 0; i--)
+  for (j = i + 1; j < 600; j++) {
+    best[i][j] = best[i][j - 1] + best[i + 1][j];
+    for (k = i + 1; k < j; k++)
+      best[i][j] = best[i][j] > best[i][k] + best[k + 1][j] ? best[i][j]
+                   : best[i][k] + best[k + 1][j];
+  }
+"""
+
+
+def _declared_shape(region: str, declarations: str):
+    from tiler.declarations import scan_declarations
+    from tiler.frontend import RegionContext
+    scop = build_scop(region, 1, RegionContext(scan_declarations(declarations),
+                                               type_sizes={"int": 4, "double": 8}))
+    deps = compute_dependences(scop, original_schedule_map(scop)).all
+    (band,) = tileable_bands(original_schedule(scop, deps))
+    return band_shape(scop, band, {}, scop.element_bytes)
+
+
+def test_a_loop_of_its_own_runs_its_mean_trip_not_its_box():
+    """The k loop inside the band over (i, j) runs from i to j: a third of its box on
+    average, and the footprint of a tile sweeps that much of the rows and columns."""
+    shape = _declared_shape(SPANS, "int best[600][600];")
+    assert shape.members == 2 and shape.inner_loops
+    swept = [max(a.inner_extent) for a in shape.accesses if a.statement in shape.inner_loops
+             and any(a.inner_extent)]
+    assert swept and all(150 <= extent <= 250 for extent in swept), swept
+
+
+def test_a_chain_of_integers_is_shorter_than_one_of_doubles():
+    """A running maximum over integers chains one-cycle operations; over doubles the same
+    reduction chains operations as long as an L1 hit."""
+    hierarchy = _with_bandwidths(_hierarchy(), 1.0)
+    region = """for (i = 0; i < 500; i++)
+  for (k = 0; k < 500; k++)
+    m[i] = m[i] > a[k][i] ? m[i] : a[k][i];
+"""
+    times = {}
+    for kind in ("int", "double"):
+        shape = _declared_shape(region, f"{kind} m[500], a[500][500];")
+        assert not vectorises(shape, "S0", 1)
+        times[kind] = core_ns(shape, Code(1, 32, loops=((0, 500.0), (1, 500.0))), hierarchy)
+    assert times["int"] < 0.5 * times["double"]

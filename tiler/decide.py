@@ -21,7 +21,8 @@ dependence that a vector would break, and it is not a floating-point reduction (
 compiler keeps in source order). A reduction that is not vectorised is a chain of dependent
 multiply-adds, one link per product added in each instance, each about as long as a load that
 hits L1 (4-5 cycles on current cores); one whose operands walk the loop with stride one is
-vectorised in order by gcc (a fold-left), a chain of plain additions, half that. Register
+vectorised in order by gcc (a fold-left), a chain of plain additions, half that; a chain of
+integers (a running maximum) is of one-cycle operations, a quarter of it. Register
 tiles (``tiler.transform.register``) keep Mr x Nr accumulators in flight and load each
 operand once per row or per vector of the micro-tile.
 
@@ -64,6 +65,9 @@ ADDITION_FRACTION = 0.5
 # The probe's streaming read inside L1 is of 16-byte vectors: its bandwidth over this is the
 # loads the core issues per ns.
 PROBE_LOAD_BYTES = 16
+# An integer addition or comparison takes one cycle, about this fraction of an L1 hit: the
+# link of a chain whose accumulators are integers (nussinov's running maximum).
+INTEGER_FRACTION = 0.25
 # Scalar code spends issue slots on its own address arithmetic and loop control, which vector
 # code shares out over its lanes: it issues its references at this fraction of the rate (the
 # suite's time-tiled stencils, scalar, ran at 0.4 of it on an AVX-512 core).
@@ -310,11 +314,15 @@ def _instance(shape: BandShape, statement: str, member: int, vector_bytes: int,
             # by one, in source order: a chain of plain additions, no multiply-add in it
             lanes = max(1, vector_bytes // _element_bytes(references))
             link *= ADDITION_FRACTION
+        if all(a.integer for a in held):
+            link *= INTEGER_FRACTION
         # the chain runs on through every loop, innermost first, that leaves it in place
         continues = lambda m: not any(_moves(a, m) for a in held)     # noqa: E731
     elif _recurrence(references, member):
         # each instance combines what the one before it wrote: every operation is a link
         links = max(1.0, operations)
+        if all(a.integer for a in references if a.is_write):
+            link *= INTEGER_FRACTION
     issue = rate if lanes > 1 else rate * SCALAR_ISSUE_FRACTION
     # The core runs ahead past a stalled chain by the instructions its reorder window holds:
     # a chain that starts within that many instances runs beside the one before it.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import islpy as isl
 import numpy as np
 
+from tiler.declarations import CType
 from tiler.model import DEFAULT_ELEMENT_BYTES, Leaf, Scop
 
 # A parameter whose value the file does not fix is taken to be this large: larger than any
@@ -32,6 +33,7 @@ class AccessShape:
     coefficients: tuple[tuple[float, ...], ...]   # [array dim][band member]
     offsets: tuple[float, ...]                    # constant term per array dim
     inner_extent: tuple[float, ...]               # extent per array dim swept by inner loops
+    integer: bool = False                         # its elements are of an integer type
 
 
 @dataclass(frozen=True)
@@ -173,13 +175,21 @@ def band_shape(scop: Scop, band: isl.ScheduleNode, parameters: dict[str, int],
         inverse = np.linalg.pinv(whole[:, used]) if len(used) else np.zeros((0, len(whole)))
         to_band = inverse[:, len(prefix_rows):]            # d(used iterators) / d(members)
         statement_domain = statement.domain.intersect_params(fixed)
-        counts.append((name, _instances(statement_domain, len(statement.iterators))))
+        instances = _instances(statement_domain, len(statement.iterators))
+        counts.append((name, instances))
         image = isl.Set.from_union_set(isl.UnionSet.from_set(statement_domain).apply(partial))
-        points = max(points, _counted(str(image)))
+        own_points = _counted(str(image))
+        points = max(points, own_points)
         if len(free):
             nested.append(name)
-        free_trips = np.array([max((_extent(statement_domain, int(j)) or 1) - 1, 0)
-                               for j in free], dtype=float)
+        free_extents = np.array([_extent(statement_domain, int(j)) or 1 for j in free],
+                                dtype=float)
+        if len(free) and own_points:
+            # the loops of its own run on average instances / points of the band in all, not
+            # their box: nussinov's k loop, from i to j, runs a third of n on average
+            box = float(np.prod(free_extents))
+            free_extents *= min(1.0, instances / own_points / box) ** (1.0 / len(free))
+        free_trips = np.maximum(free_extents - 1, 0)
         for access in statement.accesses:
             rows, offsets = _affine_rows(access.footprint_relation)
             moving = rows[:, used] @ to_band if len(used) else np.zeros((len(rows), members))
@@ -188,7 +198,8 @@ def band_shape(scop: Scop, band: isl.ScheduleNode, parameters: dict[str, int],
                                       element_sizes.get(access.array, DEFAULT_ELEMENT_BYTES),
                                       tuple(tuple(float(v) for v in row) for row in np.round(moving, 6)),
                                       tuple(float(v) for v in offsets),
-                                      tuple(float(v) for v in inner)))
+                                      tuple(float(v) for v in inner),
+                                      _integer(scop, access.array)))
     return BandShape(members, trip_counts, tuple(shapes), tuple(sorted(names)), estimated,
                      tuple(sorted(counts)), tuple(sorted(nested)), skewed, points=points)
 
@@ -272,10 +283,16 @@ def statement_shape(scop: Scop, statement, parameters: dict[str, int],
         shapes.append(AccessShape(access.array, statement.name, access.is_write,
                                   element_sizes.get(access.array, DEFAULT_ELEMENT_BYTES),
                                   tuple(tuple(float(v) for v in row) for row in rows),
-                                  tuple(float(v) for v in offsets), (0.0,) * len(rows)))
+                                  tuple(float(v) for v in offsets), (0.0,) * len(rows),
+                                  _integer(scop, access.array)))
     irregular = (statement.name,) if any(a.shape is not None for a in statement.accesses) else ()
     return BandShape(depth, trip_counts, tuple(shapes), (statement.name,), (),
                      ((statement.name, _instances(domain, depth)),), irregular=irregular)
+
+
+def _integer(scop: Scop, array: str) -> bool:
+    """Whether ``array``'s elements are declared of an integer type (unknown: no)."""
+    return CType(scop.types.get(array, "")).is_integer
 
 
 def loop_paths(scop: Scop) -> dict[str, tuple[int, ...]]:
