@@ -19,7 +19,8 @@ void rank_update(int n, int m, double alpha, double C[n][n], double A[n][m])
           __typeof__(C[(0)][(0)]) tiler_panel0[128] __attribute__((aligned(64), unused));
           long tiler_panel0_key[16] __attribute__((unused)) = {0};
           int tiler_panel0_full __attribute__((unused)) = 0;
-          __typeof__(C[(0)][(0)]) *tiler_panel0_v = __builtin_malloc(sizeof *tiler_panel0_v * 1280);
+          void *tiler_panel0_raw = __builtin_malloc(sizeof (__typeof__(C[(0)][(0)])) * 1280 + 64);
+          __typeof__(C[(0)][(0)]) *tiler_panel0_v = tiler_panel0_raw ? (__typeof__(C[(0)][(0)]) *) (((__UINTPTR_TYPE__) tiler_panel0_raw + 63) & ~(__UINTPTR_TYPE__) 63) : 0;
           long tiler_panel0_vkey[5][16] __attribute__((unused)) = {{0}};
           int tiler_panel0_vfull[5] __attribute__((unused)) = {0};
   #endif
@@ -97,7 +98,7 @@ void rank_update(int n, int m, double alpha, double C[n][n], double A[n][m])
             }
           }
   #if defined(__GNUC__)
-          __builtin_free(tiler_panel0_v);
+          __builtin_free(tiler_panel0_raw);
   #endif
         }
       }
