@@ -370,3 +370,54 @@ def test_a_chain_of_integers_is_shorter_than_one_of_doubles():
         assert not vectorises(shape, "S0", 1)
         times[kind] = core_ns(shape, Code(1, 32, loops=((0, 500.0), (1, 500.0))), hierarchy)
     assert times["int"] < 0.5 * times["double"]
+
+
+PACKED_PRODUCT = """static double A[600][600], B[600][600], C[600][600];
+void product(void)
+{
+  int i, j, k;
+#pragma scop
+for (i = 0; i < 600; i++)
+  for (k = 0; k < 600; k++)
+    for (j = 0; j < 600; j++)
+      C[i][j] += 1.5 * A[i][k] * B[k][j];
+#pragma endscop
+}
+"""
+
+
+def _micro_core(sizes: tuple[int, int, int]) -> float:
+    """Return the core time the model gives the product in tiles of ``sizes`` (i, k, j) with
+    an 8 x 24 micro-tile of AVX-512 vectors and both panels."""
+    from tiler.target import Target
+    result = tile_source(PACKED_PRODUCT, "product.c",
+                         TileOptions(tile_sizes=sizes, micro_tile=(8, 24),
+                                     target=Target(64, 32, True, "test")))
+    (band,) = result.regions[0].bands
+    micro = band.plan.micro
+    assert micro.panel is not None and micro.panel.operands and micro.panel.gathered
+    shape = _shape(PRODUCT.replace("1500", "600").replace("A[i][k]", "1.5 * A[i][k]"))
+    loops = tuple((member, float(min(sizes[member], 600))) for member in (0, 1, 2))
+    return core_ns(shape, Code(2, 64, micro, loops), _with_bandwidths(_hierarchy(), 1.0))
+
+
+def test_panels_cost_their_copies_and_small_tiles_copy_more():
+    """The broadcast panel is copied once per row block of a tile and the gathered one once
+    per tile: narrow tiles copy the first more often, short ones the second."""
+    wide = _micro_core((96, 256, 240))
+    assert _micro_core((96, 256, 48)) > 1.1 * wide
+    assert _micro_core((16, 256, 240)) > 1.03 * wide
+
+
+def test_a_short_reduction_pays_for_the_code_around_each_micro_tile():
+    assert _micro_core((96, 4, 240)) > 1.2 * _micro_core((96, 256, 240))
+
+
+def test_points_outside_whole_micro_tiles_run_the_point_loops():
+    from tiler.decide import _in_whole_blocks
+    assert _in_whole_blocks(1200, 144, 24) == 1.0
+    assert _in_whole_blocks(100, 30, 8) == pytest.approx(0.72)     # 24 + 24 + 24 + 0
+    assert _in_whole_blocks(10, 4, 8) == 0.0
+    # tiles of 100 columns cut a block of 24 at most edges: the model prices those points
+    # as plain loops, slower than the micro-tile
+    assert _micro_core((96, 256, 100)) > 1.1 * _micro_core((96, 256, 144))

@@ -24,7 +24,9 @@ hits L1 (4-5 cycles on current cores); one whose operands walk the loop with str
 vectorised in order by gcc (a fold-left), a chain of plain additions, half that; a chain of
 integers (a running maximum) is of one-cycle operations, a quarter of it. Register
 tiles (``tiler.transform.register``) keep Mr x Nr accumulators in flight and load each
-operand once per row or per vector of the micro-tile.
+operand once per row or per vector of the micro-tile; to that come the copies into their
+panels, the code around each micro-tile (its accumulators loaded and stored), and the points
+a tile leaves outside whole micro-tiles, which run as plain point loops.
 
 A nest without reuse (a matrix-vector product: the matrix is read once whatever the order)
 costs the same tiled and untiled, and the loop overhead of tiles makes it slower in practice:
@@ -72,6 +74,10 @@ INTEGER_FRACTION = 0.25
 # code shares out over its lanes: it issues its references at this fraction of the rate (the
 # suite's time-tiled stencils, scalar, ran at 0.4 of it on an AVX-512 core).
 SCALAR_ISSUE_FRACTION = 0.5
+# The instructions around each micro-tile besides its accumulators' loads and stores: the test
+# for a whole micro-tile, the panels' keys and slot, the pointers into them (about 50 in
+# gcc's code for gemm's 8 x 24 micro-tile).
+MICRO_TILE_OPERATIONS = 50.0
 # Without a measured L1 bandwidth: the loads issued per L1 latency (3 a cycle, 4-5 cycles).
 LOADS_PER_L1_LATENCY = 12.0
 # The instructions a core keeps in flight past a stalled chain of dependent operations (its
@@ -266,8 +272,57 @@ def _operations(references) -> float:
                      and (a.array, a.coefficients, a.offsets) not in written))
 
 
-def _micro_per_instance(references, micro: MicroKernel, rate: float, link: float) -> float:
-    """Return the core time of one instance of the register tile's statement."""
+def _packing_per_instance(micro: MicroKernel, loops: tuple[tuple[int, float], ...],
+                          rate: float) -> float:
+    """Return the core time of the copies into the micro-kernel's panels, shared out over the
+    instances that read them: the packed broadcast operands are copied once per row block of
+    a tile and read by its whole row (gemm's alpha * A[i][k]: one copy per column of the
+    tile), the gathered vector operands once per tile and read by all its rows (B[k][j]: one
+    copy per row of the tile). Each copied value is a load and a store, the broadcast ones
+    scalar (they are gathered across rows), the gathered ones a vector copy along a row."""
+    panel = micro.panel
+    if panel is None or not loops:
+        return 0.0
+    trips = dict(loops)
+    columns = trips.get(micro.vector, 1.0)
+    rows = trips.get(micro.rows, 1.0) if micro.rows is not None else 1.0
+    broadcast = len(panel.operands) / columns * 2.0 / (rate * SCALAR_ISSUE_FRACTION)
+    gathered = len(panel.gathered) / rows * 2.0 / (rate * max(1, micro.lanes))
+    return broadcast + gathered
+
+
+def _in_whole_blocks(trip: int, size: int, block: int) -> float:
+    """Return the fraction of a member's ``trip`` values that fall in blocks of ``block``
+    (aligned on multiples of it, as ``tiler.transform.register`` cuts them) lying whole in
+    a tile of ``size`` (tiles on multiples of ``size``): 1 when the size is a multiple of the
+    block and the trip of the size; 6/7 for tiles of 152 in blocks of 24."""
+    size = max(1, min(size, trip))
+    starts = np.arange(0, trip, size)
+    ends = np.minimum(starts + size, trip)
+    first = -(-starts // block) * block
+    whole = np.maximum(0, (ends - first) // block) * block
+    return float(whole.sum()) / trip if trip else 1.0
+
+
+def _full_micro_fraction(shape: BandShape, micro: MicroKernel,
+                         loops: tuple[tuple[int, float], ...]) -> float:
+    """Return the fraction of the band's instances inside whole micro-tiles, for the tile
+    sizes that ``loops`` (see ``Code``) give (empty: all)."""
+    if not loops:
+        return 1.0
+    sizes = dict(loops)
+    fraction = 1.0
+    for member, block in ((micro.rows, micro.mr), (micro.vector, micro.nr)):
+        if member is not None and member in sizes:
+            fraction *= _in_whole_blocks(int(shape.trip_counts[member]),
+                                         int(round(sizes[member])), block)
+    return fraction
+
+
+def _micro_per_instance(references, micro: MicroKernel, rate: float, link: float,
+                        loops: tuple[tuple[int, float], ...] = ()) -> float:
+    """Return the core time of one instance of the register tile's statement, in the point
+    ``loops`` of its tile (see ``Code``; empty: the copies into panels are not counted)."""
     lanes = micro.lanes if micro.vectorised else 1
     loads = 0.0
     for access in references:
@@ -280,7 +335,13 @@ def _micro_per_instance(references, micro: MicroKernel, rate: float, link: float
         else:
             loads += 1.0 / (micro.mr * micro.nr)
     operations = _operations(references) / lanes
-    return max(max(loads, operations) / rate, link / (micro.mr * micro.nr))
+    steps = dict(loops).get(micro.reduction, 0.0)
+    # around each run of the reduction: the accumulators loaded and stored, and the code that
+    # tests for a whole micro-tile and finds its panels
+    around = (2.0 * micro.mr * micro.nr / lanes + MICRO_TILE_OPERATIONS) \
+        / (micro.mr * micro.nr * steps) / rate if steps else 0.0
+    return max(max(loads, operations) / rate, link / (micro.mr * micro.nr)) + around \
+        + _packing_per_instance(micro, loops, rate)
 
 
 @dataclass(frozen=True)
@@ -434,8 +495,15 @@ def core_parts(shape: BandShape, code: Code, hierarchy: Hierarchy,
     for statement, instances in shape.instances:
         if code.micro is not None and code.micro.statement in (None, statement) \
                 and (code.micro.vectorised or code.micro.unroll):
-            each = (_micro_per_instance(_references(shape, statement), code.micro, rate,
-                                        link), 0.0)
+            full = _full_micro_fraction(shape, code.micro, code.loops)
+            micro = _micro_per_instance(_references(shape, statement), code.micro, rate,
+                                        link, code.loops)
+            if full < 1.0:
+                # the points outside whole micro-tiles run the point loops, vector innermost
+                rest = sum(_per_instance(shape, statement, code.micro.vector, code.vector_bytes,
+                                         rate, link, ()))
+                micro = full * micro + (1.0 - full) * rest
+            each = (micro, 0.0)
             key: object = statement
         elif sources is not None and statement in sources \
                 and statement in shape.inner_loops:
