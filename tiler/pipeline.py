@@ -145,6 +145,10 @@ def _planner(scop: Scop, options: TileOptions, verdicts: list[Verdict] | None = 
     sources: dict = {}
     paths = loop_paths(scop)
 
+    def target() -> Target:
+        # the compiler's target for the user's flags, asked once (cached) and only if needed
+        return options.target or detect_target()
+
     def source_shapes(shape) -> dict:
         if not sources:
             sources.update({statement.name: statement_shape(scop, statement,
@@ -174,7 +178,7 @@ def _planner(scop: Scop, options: TileOptions, verdicts: list[Verdict] | None = 
         choice = choose_tile_sizes(shape, hierarchy)
         innermost = choice.point_order[-1]
         limit = chain_limit(shape, innermost, hierarchy,
-                            (options.target or detect_target()).loop_vector(), options.distribute)
+                            target().loop_vector(), options.distribute)
         if limit is not None and choice.sizes[innermost] > limit:
             choice = choose_tile_sizes(shape, hierarchy, innermost_limit=limit)
         levels = ((choice.outer_sizes,) if choice.outer_sizes else ()) + (choice.sizes,)
@@ -219,8 +223,8 @@ def _planner(scop: Scop, options: TileOptions, verdicts: list[Verdict] | None = 
     def predict(shape, planned: TilePlan, hierarchy: Hierarchy) -> Verdict:
         # with ``distribute``, a body that reads what another statement wrote a few
         # iterations before runs one loop per statement (checked for legality later)
-        code = Code(planned.point_order[-1], (options.target or detect_target()).loop_vector(),
-                    planned.micro, split=options.distribute)
+        code = Code(planned.point_order[-1], target().loop_vector(), planned.micro,
+                    split=options.distribute)
         return judge(shape, planned.levels[-1], planned.point_order, hierarchy, code,
                      source_shapes(shape))
 
@@ -233,9 +237,8 @@ def _planner(scop: Scop, options: TileOptions, verdicts: list[Verdict] | None = 
                    resize: bool = True) -> TilePlan:
         if not options.register_tiles:
             return tile_plan
-        target = options.target or detect_target()
         kernel = plan_micro_kernel(scop, band, shape, tile_plan.levels[-1],
-                                   tile_plan.point_order, target,
+                                   tile_plan.point_order, target(),
                                    options.micro_tile, options.pack,
                                    fit_sizes=bool(given) or not resize)
         if isinstance(kernel, str):
@@ -246,7 +249,7 @@ def _planner(scop: Scop, options: TileOptions, verdicts: list[Verdict] | None = 
                                        kernel.vector, kernel.reduction, kernel.mr, kernel.nr,
                                        options.hierarchy or default_hierarchy())
             resized = plan_micro_kernel(scop, band, shape, sizes, tile_plan.point_order,
-                                        target, options.micro_tile, options.pack)
+                                        target(), options.micro_tile, options.pack)
             if not isinstance(resized, str):
                 details = choose_tile_sizes(shape, options.hierarchy or default_hierarchy(),
                                             only=sizes)
