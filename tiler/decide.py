@@ -295,7 +295,7 @@ def _in_whole_blocks(trip: int, size: int, block: int) -> float:
     """Return the fraction of a member's ``trip`` values that fall in blocks of ``block``
     (aligned on multiples of it, as ``tiler.transform.register`` cuts them) lying whole in
     a tile of ``size`` (tiles on multiples of ``size``): 1 when the size is a multiple of the
-    block and the trip of the size; 6/7 for tiles of 152 in blocks of 24."""
+    block and the trip of the size; 0.89 for tiles of 152 in blocks of 24."""
     size = max(1, min(size, trip))
     starts = np.arange(0, trip, size)
     ends = np.minimum(starts + size, trip)
