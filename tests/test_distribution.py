@@ -6,6 +6,7 @@ from dataclasses import replace
 from tiling_check import assert_tiled_prints_the_same
 
 from tiler.pipeline import TileOptions, tile_source
+from tiler.target import Target
 
 HARNESS = """
 #include <stdio.h>
@@ -140,3 +141,25 @@ static void kernel(void)
 """
     assert tile_source(one, "one.c", OPTIONS).text == \
         tile_source(one, "one.c", replace(OPTIONS, distribute=False)).text
+
+
+def test_a_body_kept_fused_is_priced_fused():
+    """The plans price the split loops' vector code; where the split would break a
+    dependence the band is planned again for its fused body: its predicted time is the one
+    planned without distribution, and where the split is kept it is not."""
+    from tiler.hierarchy import CacheLevel, Hierarchy
+    # memory far faster than the core issues: the predicted time is the core's
+    hierarchy = Hierarchy(64, (CacheLevel(1, 32 << 10, 1.0, bandwidth_bytes_per_ns=64.0),
+                               CacheLevel(2, 512 << 10, 4.0, bandwidth_bytes_per_ns=1e6),
+                               CacheLevel(3, 32 << 20, 15.0, bandwidth_bytes_per_ns=1e6)),
+                          memory_latency_ns=80.0, memory_bandwidth_bytes_per_ns=1e6,
+                          source="test")
+    options = TileOptions(tile_sizes=(8, 8), register_tiles=False, hierarchy=hierarchy,
+                          target=Target(32, 16, True, "test"))
+    for program, split in ((BACKWARD, False), (FORWARD, True)):
+        (band,) = tile_source(program, "kernel.c", options).regions[0].bands
+        (fused,) = tile_source(program, "kernel.c",
+                               replace(options, distribute=False)).regions[0].bands
+        assert band.plan.verdict is not None and fused.plan.verdict is not None
+        same = band.plan.verdict.tiled_ns == fused.plan.verdict.tiled_ns
+        assert same != split, (program, band.plan.verdict, fused.plan.verdict)

@@ -329,12 +329,20 @@ def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ..
             distributed, split = distribute_innermost(schedule, memory.flow)
             legal = bool(split) and is_legal(distributed, deps) \
                 and live_ranges_intact(distributed.get_map(), live_ranges)
+            if split and not legal:
+                # the plans priced the split loops' vector code: plan again for the fused body
+                retried = _transform(scop, deps, live_ranges, memory,
+                                     replace(options, distribute=False))
+                if isinstance(retried, str):
+                    return retried
+                note = "kept fused: one loop per statement would break a dependence"
+                return retried[0], retried[1], [
+                    replace(band, distribution=note) if band.statements in split else band
+                    for band in retried[2]], retried[3]
             if legal:
                 schedule = distributed
-            note = ("one loop per statement" if legal else
-                    "kept fused: one loop per statement would break a dependence")
-            bands = [replace(band, distribution=note) if band.statements in split else band
-                     for band in bands]
+                bands = [replace(band, distribution="one loop per statement")
+                         if band.statements in split else band for band in bands]
         if not bands and verdicts:
             return "; ".join(verdict.reason for verdict in verdicts) + "; left unchanged"
         if not bands:
