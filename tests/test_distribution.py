@@ -31,54 +31,38 @@ int main(void)
 }
 """
 
-# Two statements a tile runs in one body; the second reads what the first wrote one
-# iteration of j before (fdtd-2d's ey[i][j - 1]): one loop each is legal.
-FORWARD = HARNESS + """
+
+def _two_statements(first: str, second: str) -> str:
+    """Return the program whose kernel runs ``first`` then ``second`` over a 2-D nest."""
+    return HARNESS + f"""
 static void kernel(void)
-{
+{{
   int i, j;
 #pragma scop
   for (i = 1; i < N; i++)
-    for (j = 1; j < M; j++) {
-      a[i][j] = a[i - 1][j] + 0.5 * b[i][j];
-      b[i][j] = b[i][j] - 0.25 * a[i][j - 1];
-    }
+    for (j = 1; j < M; j++) {{
+      {first}
+      {second}
+    }}
 #pragma endscop
-}
+}}
 """
+
+
+# Two statements a tile runs in one body; the second reads what the first wrote one
+# iteration of j before (fdtd-2d's ey[i][j - 1]): one loop each is legal.
+FORWARD = _two_statements("a[i][j] = a[i - 1][j] + 0.5 * b[i][j];",
+                          "b[i][j] = b[i][j] - 0.25 * a[i][j - 1];")
 
 # The first statement reads what the second wrote one iteration of j before: split in two
 # loops it would read it before it is written.
-BACKWARD = HARNESS + """
-static void kernel(void)
-{
-  int i, j;
-#pragma scop
-  for (i = 1; i < N; i++)
-    for (j = 1; j < M; j++) {
-      a[i][j] = a[i - 1][j] + 0.5 * b[i][j - 1];
-      b[i][j] = b[i][j] - 0.25 * a[i][j];
-    }
-#pragma endscop
-}
-"""
-
+BACKWARD = _two_statements("a[i][j] = a[i - 1][j] + 0.5 * b[i][j - 1];",
+                           "b[i][j] = b[i][j] - 0.25 * a[i][j];")
 
 # The second statement reads what the first wrote in the same iteration (gemver's A[i][j]):
 # forwarded, and the loads are shared; the body stays fused.
-SAME_ITERATION = HARNESS + """
-static void kernel(void)
-{
-  int i, j;
-#pragma scop
-  for (i = 1; i < N; i++)
-    for (j = 1; j < M; j++) {
-      a[i][j] = a[i - 1][j] + 0.5 * b[i][j];
-      b[i][j] = b[i][j] - 0.25 * a[i][j];
-    }
-#pragma endscop
-}
-"""
+SAME_ITERATION = _two_statements("a[i][j] = a[i - 1][j] + 0.5 * b[i][j];",
+                                 "b[i][j] = b[i][j] - 0.25 * a[i][j];")
 
 
 def innermost_bodies(text: str) -> list[list[str]]:

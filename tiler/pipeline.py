@@ -274,8 +274,12 @@ def _choose_schedule(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRang
     best, best_name, best_score = original, "original", tileability(original)
     if best_score >= ceiling:
         return best, best_name
-    # both of isl's schedules at once (a child process each), within the scheduler's time
-    candidates = list(zip(("isl", "isl-nofuse"), isl_schedules(scop, deps, (True, False))))
+    names = ("isl", "isl-nofuse")
+    if computed is not None and all(name in computed for name in names):
+        candidates = [(name, computed[name]) for name in names]     # a retry: the same deps
+    else:
+        # both of isl's schedules at once (a child process each), within the scheduler's time
+        candidates = list(zip(names, isl_schedules(scop, deps, (True, False))))
     if computed is not None:
         computed.update(candidates)
     for name, schedule in candidates:
@@ -302,13 +306,14 @@ CODEGEN_SECONDS = 6.0
 
 
 def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ...],
-               memory: Deps, options: TileOptions
+               memory: Deps, options: TileOptions, computed: dict | None = None
                ) -> tuple[isl.Schedule, str, list[TiledBand], list[Verdict]] | str:
     """Return the schedule to generate (its source and tiled bands) under ``deps`` and the
     scalars' ``live_ranges`` (see ``relax_scalar_dependences``), or why there is none. Loops
     marked parallel are checked against the ``memory``-based dependences (a scalar is shared
-    between threads)."""
-    computed: dict = {}         # isl's schedules, by name, once computed
+    between threads). ``computed`` holds isl's schedules for these ``deps`` once computed: a
+    retry with other options reuses them."""
+    computed = {} if computed is None else computed
     schedule, source = _choose_schedule(scop, deps, live_ranges, computed)
     bands: list[TiledBand] = []
     verdicts: list[Verdict] = []
@@ -332,7 +337,7 @@ def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ..
             if split and not legal:
                 # the plans priced the split loops' vector code: plan again for the fused body
                 retried = _transform(scop, deps, live_ranges, memory,
-                                     replace(options, distribute=False))
+                                     replace(options, distribute=False), computed)
                 if isinstance(retried, str):
                     return retried
                 note = "kept fused: one loop per statement would break a dependence"
@@ -357,7 +362,7 @@ def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ..
     if not micro_kernels_are_legal(schedule, memory.flow.union(memory.output)):
         if options.register_tiles:
             retried = _transform(scop, deps, live_ranges, memory,
-                                 replace(options, register_tiles=False))
+                                 replace(options, register_tiles=False), computed)
             if isinstance(retried, str):
                 return retried
             note = "refused: two points of a micro-tile would depend on each other"
@@ -366,7 +371,8 @@ def _transform(scop: Scop, deps: isl.UnionMap, live_ranges: tuple[LiveRanges, ..
         return "a micro-tile's points would depend on each other; left unchanged"
     if not panels_are_legal(schedule, scop):
         if options.pack:
-            retried = _transform(scop, deps, live_ranges, memory, replace(options, pack=False))
+            retried = _transform(scop, deps, live_ranges, memory, replace(options, pack=False),
+                                 computed)
             if isinstance(retried, str):
                 return retried
             note = "refused: the tile writes what a packed panel would hold"
