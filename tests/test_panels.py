@@ -9,7 +9,7 @@ from dataclasses import replace
 import islpy as isl
 import pytest
 from ccutil import DUMP_DEFINES, EXACT_FLAGS, compile_and_run
-from test_register_tiles import AVX2, PROGRAM, PRODUCT
+from test_register_tiles import AVX2, PROGRAM, PRODUCT, panels_filled
 from tiling_check import assert_tiled_prints_the_same
 
 from tiler.frontend import build_scop
@@ -128,7 +128,7 @@ def test_packed_output_is_bit_identical(region, element, tmp_path, cc):
     source = PROGRAM.replace("int i, j, k;", "int i, j, k, t;").replace("REGION", region) \
         .replace("TYPE", element)
     results = assert_tiled_prints_the_same(source, "panel.c", VARIANTS, tmp_path, cc)
-    packed = [result.text.count("_full = 1;") for result in results]
+    packed = [panels_filled(result.text) for result in results]
     assert all(packed[:3]) and packed[-1], packed
 
 
@@ -179,7 +179,7 @@ def test_panels_are_private_to_the_thread_running_a_tile(region, tmp_path, cc, m
     original = compile_and_run(source, tmp_path, cc, EXACT_FLAGS, DUMP_DEFINES)
     tiled = tile_source(source, "threads.c", TileOptions(
         tile_sizes=(8, 16, 16), micro_tile=(4, 8), target=AVX2, parallel=True)).text
-    assert "#pragma omp parallel for" in tiled and "_full = 1;" in tiled
+    assert "#pragma omp parallel for" in tiled and panels_filled(tiled)
     run = compile_and_run(tiled, tmp_path, cc, (*EXACT_FLAGS, "-fopenmp"), DUMP_DEFINES)
     assert run.stdout == original.stdout
 
@@ -266,3 +266,61 @@ def test_a_heap_panel_is_aligned_to_a_cache_line_whatever_malloc_returns(tmp_pat
     tiled = compile_and_run(checked, tmp_path / "t", cc, EXACT_FLAGS)
     assert "misaligned" not in tiled.stdout
     assert tiled.stdout == original.stdout
+
+
+@pytest.mark.parametrize("element", ["double", "float"])
+def test_broadcast_panels_are_kept_across_the_tiles_along_the_vector(element, tmp_path, cc):
+    """With several tiles along j, each row block's panel of alpha * A[i][k] is kept for all
+    of them (the j tile loop innermost, the panels above it); a tile as wide as the band
+    keeps one panel per tile as before. Tiles that divide the sizes or not, and --parallel."""
+    source = PROGRAM.replace("REGION", PRODUCT).replace("TYPE", element)
+    variants = [TileOptions(tile_sizes=(16, 16, 16), micro_tile=(4, 8), target=AVX2),
+                TileOptions(tile_sizes=(10, 7, 24), micro_tile=(3, 8), target=AVX2),
+                TileOptions(tile_sizes=(16, 16, 16), micro_tile=(4, 8), target=AVX2,
+                            parallel=True),
+                TileOptions(tile_sizes=(64, 64, 64), micro_tile=(4, 8), target=AVX2)]
+    results = assert_tiled_prints_the_same(source, "kept.c", variants, tmp_path, cc)
+    assert ["_bkey[" in result.text for result in results] == [True, True, True, False]
+    assert all(panels_filled(result.text) for result in results)
+
+
+def _tiled_with_kept_panel(coincident_rows: bool):
+    from tiler.transform.parallel import PARALLEL_MARK
+    from tiler.transform.tiling import TilePlan, tile_schedule
+
+    panel = plan_panel(_form("C[i][j] += A[i][k] * B[k][j]"), "j", "k", 4, 16, 16, 8, "i",
+                       8, 64)
+    assert panel.row_slots == 3 and panel.columns == 64
+    scop, schedule = _schedule_with_panel(replace(panel, number=0))
+    band = isl.MultiUnionPwAff("[N] -> [{ S0[i, k, j] -> [(i)] }, { S0[i, k, j] -> [(k)] }, "
+                               "{ S0[i, k, j] -> [(j)] }]")
+    node = isl.Schedule.from_domain(scop.domain).insert_partial_schedule(band).get_root() \
+        .child(0).band_set_permutable(1)
+    node = node.band_member_set_coincident(0, int(coincident_rows)) \
+        .band_member_set_coincident(2, 1)
+    kernel = MicroKernel(0, 2, 1, 4, 8, 4, "S0", object(), ((0, 1), (2, 1), (1, 1)),
+                         unroll=False, panel=panel)
+    tiled, bands = tile_schedule(node.get_schedule(),
+                                 lambda band: TilePlan(((8, 16, 16),), (0, 1, 2), micro=kernel),
+                                 parallel=True)
+    marks = []
+
+    def visit(node, above):
+        if node.get_type() == isl.schedule_node_type.mark:
+            name = node.mark_get_id().get_name()
+            above = above + (name,)
+            if name.startswith("tiler_panel"):
+                marks.append(above)
+        for position in range(node.n_children()):
+            visit(node.child(position), above)
+
+    visit(tiled.get_root(), ())
+    assert len(marks) == 1 and any(name.startswith(PARALLEL_MARK) for name in marks[0])
+    return bands[0].plan.micro.panel
+
+
+def test_kept_panels_stay_inside_the_parallel_loop():
+    """The panels are kept above the vector member's tile loop only where the parallel loop
+    is further out; where only that loop can run in parallel, each tile has its own."""
+    assert _tiled_with_kept_panel(True).row_slots == 3
+    assert _tiled_with_kept_panel(False).row_slots == 0

@@ -17,6 +17,7 @@ from tiler.microkernel import (
     KernelNames,
     kernel_code,
     kernel_relations,
+    panel_allocations,
     panel_declarations,
     panel_fits,
     panel_release,
@@ -284,7 +285,8 @@ class _Printer:
             return condition
         panel = code.kernel.panel
         steps = f"({self.expr(code.upper)[0]}) - ({self.expr(code.lower)[0]})"
-        allocated = f" && {self.kernel_names.panel_buffer(panel)}_v" if panel.gathered else ""
+        allocated = "".join(f" && {name}"
+                            for name in panel_allocations(panel, self.kernel_names))
         return f"({condition}) && {steps} < {panel.steps}{allocated}"
 
     def _clipped(self, node: isl.AstNode, depth: int, parallel: str | None, loop: str,

@@ -163,6 +163,9 @@ def _micro_loops(shape: BandShape, sizes: tuple[int, ...], order: tuple[int, ...
     rows and Nr columns, the reduction, then the Mr x Nr points held in registers."""
     loops = _loops(shape, sizes, order)
     outer = [loop for loop in loops if loop[0] == "tile"]
+    if micro.panel is not None and micro.panel.row_slots:
+        # the vector member's tile loop innermost, under the panels kept across it
+        outer.sort(key=lambda loop: loop[1] == micro.vector)
     points = {member: trip for kind, member, trip in loops if kind == "point"}
     rows = micro.rows
     blocks = {member: block for member, block in ((rows, micro.mr), (micro.vector, micro.nr))
@@ -277,14 +280,15 @@ def _packing_per_instance(micro: MicroKernel, loops: tuple[tuple[int, float], ..
     """Return the core time of the copies into the micro-kernel's panels, shared out over the
     instances that read them: the packed broadcast operands are copied once per row block of
     a tile and read by its whole row (gemm's alpha * A[i][k]: one copy per column of the
-    tile), the gathered vector operands once per tile and read by all its rows (B[k][j]: one
-    copy per row of the tile). Each copied value is a load and a store, the broadcast ones
-    scalar (they are gathered across rows), the gathered ones a vector copy along a row."""
+    tile, or of the band where the panels are kept across its tiles), the gathered vector
+    operands once per tile and read by all its rows (B[k][j]: one copy per row of the tile).
+    Each copied value is a load and a store, the broadcast ones scalar (they are gathered
+    across rows), the gathered ones a vector copy along a row."""
     panel = micro.panel
     if panel is None or not loops:
         return 0.0
     trips = dict(loops)
-    columns = trips.get(micro.vector, 1.0)
+    columns = max(trips.get(micro.vector, 1.0), float(panel.columns))
     rows = trips.get(micro.rows, 1.0) if micro.rows is not None else 1.0
     broadcast = len(panel.operands) / columns * 2.0 / (rate * SCALAR_ISSUE_FRACTION)
     gathered = len(panel.gathered) / rows * 2.0 / (rate * max(1, micro.lanes))

@@ -213,7 +213,12 @@ def panel_declarations(panel: Panel, names: KernelNames, pad: str) -> list[str]:
     zeros = {name: "0" for name in names_read(panel.target)}
     element = f"__typeof__({c_text(panel.target, zeros)})"
     lines = []
-    if panel.operands:
+    if panel.operands and panel.row_slots:
+        lines += [*_aligned_heap(f"{buffer}_b", element, panel.kept_elements, pad),
+                  f"{pad}{INDEX_TYPE} {buffer}_bkey[{panel.row_slots}][{PANEL_KEYS}] "
+                  f"__attribute__((unused)) = {{{{0}}}};",
+                  f"{pad}int {buffer}_bfull[{panel.row_slots}] __attribute__((unused)) = {{0}};"]
+    elif panel.operands:
         lines += [f"{pad}{element} {buffer}[{panel.elements}] "
                   f"__attribute__((aligned(64), unused));",
                   f"{pad}{INDEX_TYPE} {buffer}_key[{PANEL_KEYS}] __attribute__((unused)) = {{0}};",
@@ -221,20 +226,33 @@ def panel_declarations(panel: Panel, names: KernelNames, pad: str) -> list[str]:
     if panel.gathered:
         # aligned to a cache line, as malloc's 16 bytes are not: a vector load of 64 bytes
         # from a 16-byte boundary spans two lines (gemm's micro-kernel: 4% of its time)
-        lines += [f"{pad}void *{buffer}_raw = __builtin_malloc(sizeof ({element}) * "
-                  f"{panel.gathered_elements} + {PANEL_ALIGN});",
-                  f"{pad}{element} *{buffer}_v = {buffer}_raw ? ({element} *) "
-                  f"(((__UINTPTR_TYPE__) {buffer}_raw + {PANEL_ALIGN - 1}) & "
-                  f"~(__UINTPTR_TYPE__) {PANEL_ALIGN - 1}) : 0;",
+        lines += [*_aligned_heap(f"{buffer}_v", element, panel.gathered_elements, pad),
                   f"{pad}{INDEX_TYPE} {buffer}_vkey[{panel.slots}][{PANEL_KEYS}] "
                   f"__attribute__((unused)) = {{{{0}}}};",
                   f"{pad}int {buffer}_vfull[{panel.slots}] __attribute__((unused)) = {{0}};"]
     return lines
 
 
+def _aligned_heap(name: str, element: str, elements: int, pad: str) -> list[str]:
+    """Return the declarations of ``name``, ``elements`` values on the heap aligned to
+    ``PANEL_ALIGN`` (null if the allocation failed), and of ``{name}_raw``, what to free."""
+    return [f"{pad}void *{name}_raw = __builtin_malloc(sizeof ({element}) * {elements} + "
+            f"{PANEL_ALIGN});",
+            f"{pad}{element} *{name} = {name}_raw ? ({element} *) "
+            f"(((__UINTPTR_TYPE__) {name}_raw + {PANEL_ALIGN - 1}) & "
+            f"~(__UINTPTR_TYPE__) {PANEL_ALIGN - 1}) : 0;"]
+
+
+def panel_allocations(panel: Panel, names: KernelNames) -> list[str]:
+    """Return the pointers ``panel_declarations`` allocates on the heap."""
+    buffer = names.panel_buffer(panel)
+    return ([f"{buffer}_b"] if panel.operands and panel.row_slots else []) + \
+        ([f"{buffer}_v"] if panel.gathered else [])
+
+
 def panel_release(panel: Panel, names: KernelNames, pad: str) -> list[str]:
     """Return the lines that free what ``panel_declarations`` allocated."""
-    return [f"{pad}__builtin_free({names.panel_buffer(panel)}_raw);"] if panel.gathered else []
+    return [f"{pad}__builtin_free({name}_raw);" for name in panel_allocations(panel, names)]
 
 
 # The alignment of the heap panels, in bytes: a cache line, and the widest vector.
@@ -314,10 +332,20 @@ def vector_lines(code: KernelCode, statement_iterators: tuple[str, ...], text_of
         others = [fixed[name] for name in sorted(fixed)]
         if panel.operands:
             key = ([base_rows] if base_rows is not None else []) + [lower, upper] + others
-            lines += _panel_fill(panel, buffer, key, (lower, upper), rows, substitution,
-                                 loop_name, element, inner, unit)
+            array, full, keys = buffer, f"{buffer}_full", f"{buffer}_key"
+            if panel.row_slots:
+                # the row block's own panel among those kept across the tiles
+                slot = f"{buffer}_bslot"
+                lines += [f"{inner}const {INDEX_TYPE} {slot} = (({base_rows}) / {rows} % "
+                          f"{panel.row_slots} + {panel.row_slots}) % {panel.row_slots};",
+                          f"{inner}{element} *{buffer}_blk = {buffer}_b + {slot} * "
+                          f"{panel.elements};"]
+                array, full, keys = f"{buffer}_blk", f"{buffer}_bfull[{slot}]", \
+                    f"{buffer}_bkey[{slot}]"
+            lines += _panel_fill(panel, array, full, keys, key, (lower, upper), rows,
+                                 substitution, loop_name, element, inner, unit)
             # a pointer walks the panel: gcc then needs no register for the step's offset
-            lines.append(f"{inner}const {element} *{buffer}_at = {buffer};")
+            lines.append(f"{inner}const {element} *{buffer}_at = {array};")
             step += f", {buffer}_at += {panel.width}"
             for number, place in enumerate(panel.places):
                 for row in range(rows):
@@ -400,11 +428,12 @@ def _refill(full: str, keys: str, key: list[str], fill: list[str], pad: str, uni
             f"{pad}{unit}{full} = 1;"]
 
 
-def _panel_fill(panel: Panel, buffer: str, key: list[str], bounds: tuple[str, str],
-                rows: int, substitution, loop_name: str, element: str, pad: str,
-                unit: str) -> list[str]:
-    """Return the lines that fill ``panel`` for the micro-tile at hand, unless it holds its
-    values already (``key``); ``bounds`` is the reduction range."""
+def _panel_fill(panel: Panel, buffer: str, full: str, keys: str, key: list[str],
+                bounds: tuple[str, str], rows: int, substitution, loop_name: str, element: str,
+                pad: str, unit: str) -> list[str]:
+    """Return the lines that fill ``panel``'s ``buffer`` for the micro-tile at hand, unless
+    it holds its values already (``full``, with ``keys`` equal to ``key``); ``bounds`` is the
+    reduction range."""
     lower, upper = bounds
     fill = [f"{pad}{unit}for ({INDEX_TYPE} {loop_name} = {lower}; {loop_name} <= {upper}; "
             f"{loop_name}++) {{"]
@@ -414,7 +443,7 @@ def _panel_fill(panel: Panel, buffer: str, key: list[str], bounds: tuple[str, st
                         f"{number * rows + row}] = ({element}) "
                         f"{c_text(operand, substitution(row, 0))};")
     fill.append(f"{pad}{unit}}}")
-    return _refill(f"{buffer}_full", f"{buffer}_key", key, fill, pad, unit) + [f"{pad}}}"]
+    return _refill(full, keys, key, fill, pad, unit) + [f"{pad}}}"]
 
 
 def _gathered_fill(panel: Panel, buffer: str, key: list[str], base_vector: str,

@@ -14,17 +14,18 @@ void scaled_product(int ni, int nj, int nk, double alpha,
 #endif
   for (int c0 = 0; c0 < ni; c0 += 32) {
     for (int c1 = 0; c1 < nk; c1 += 32) {
-      for (int c2 = 0; c2 < nj; c2 += 32) {
-        {
+      {
   #if defined(__GNUC__)
-          __typeof__(C[(0)][(0)]) tiler_panel0[128] __attribute__((aligned(64), unused));
-          long tiler_panel0_key[16] __attribute__((unused)) = {0};
-          int tiler_panel0_full __attribute__((unused)) = 0;
+        void *tiler_panel0_b_raw = __builtin_malloc(sizeof (__typeof__(C[(0)][(0)])) * 1152 + 64);
+        __typeof__(C[(0)][(0)]) *tiler_panel0_b = tiler_panel0_b_raw ? (__typeof__(C[(0)][(0)]) *) (((__UINTPTR_TYPE__) tiler_panel0_b_raw + 63) & ~(__UINTPTR_TYPE__) 63) : 0;
+        long tiler_panel0_bkey[9][16] __attribute__((unused)) = {{0}};
+        int tiler_panel0_bfull[9] __attribute__((unused)) = {0};
   #endif
+        for (int c2 = 0; c2 < nj; c2 += 32) {
           for (int c3 = c0, c3_end = min(ni - 1, c0 + 31); c3 <= c3_end; c3 += 4) {
             for (int c4 = c2, c4_end = min(nj - 1, c2 + 31); c4 <= c4_end; c4 += 8) {
   #if defined(__GNUC__)
-              if (((ni >= c3 + 4) && (nj >= c4 + 8)) && (c1 + 31 >= nk ? nk - 1 : c1 + 31) - (c1) < 32) {
+              if (((ni >= c3 + 4) && (nj >= c4 + 8)) && (c1 + 31 >= nk ? nk - 1 : c1 + 31) - (c1) < 32 && tiler_panel0_b) {
                 typedef __typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)]) tiler_vector __attribute__((vector_size(4 * sizeof(C[((long) (c3) + 0)][((long) (c4) + 0)]))));
                 tiler_vector tiler_acc0_0, tiler_acc0_1, tiler_acc1_0, tiler_acc1_1, tiler_acc2_0, tiler_acc2_1, tiler_acc3_0, tiler_acc3_1;
                 __builtin_memcpy(&tiler_acc0_0, &C[((long) (c3) + 0)][((long) (c4) + 0)], sizeof tiler_acc0_0);
@@ -36,19 +37,21 @@ void scaled_product(int ni, int nj, int nk, double alpha,
                 __builtin_memcpy(&tiler_acc3_0, &C[((long) (c3) + 3)][((long) (c4) + 0)], sizeof tiler_acc3_0);
                 __builtin_memcpy(&tiler_acc3_1, &C[((long) (c3) + 3)][((long) (c4) + 4)], sizeof tiler_acc3_1);
                 const long tiler_panel0_lo = (c1), tiler_panel0_hi = (c1 + 31 >= nk ? nk - 1 : c1 + 31);
-                if (!(tiler_panel0_full && tiler_panel0_key[0] == (long) (c3) && tiler_panel0_key[1] == tiler_panel0_lo && tiler_panel0_key[2] == tiler_panel0_hi)) {
+                const long tiler_panel0_bslot = (((long) (c3)) / 4 % 9 + 9) % 9;
+                __typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)]) *tiler_panel0_blk = tiler_panel0_b + tiler_panel0_bslot * 128;
+                if (!(tiler_panel0_bfull[tiler_panel0_bslot] && tiler_panel0_bkey[tiler_panel0_bslot][0] == (long) (c3) && tiler_panel0_bkey[tiler_panel0_bslot][1] == tiler_panel0_lo && tiler_panel0_bkey[tiler_panel0_bslot][2] == tiler_panel0_hi)) {
                   for (long c5 = tiler_panel0_lo; c5 <= tiler_panel0_hi; c5++) {
-                    tiler_panel0[(c5 - tiler_panel0_lo) * 4 + 0] = (__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) (alpha * A[((long) (c3) + 0)][(c5)]);
-                    tiler_panel0[(c5 - tiler_panel0_lo) * 4 + 1] = (__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) (alpha * A[((long) (c3) + 1)][(c5)]);
-                    tiler_panel0[(c5 - tiler_panel0_lo) * 4 + 2] = (__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) (alpha * A[((long) (c3) + 2)][(c5)]);
-                    tiler_panel0[(c5 - tiler_panel0_lo) * 4 + 3] = (__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) (alpha * A[((long) (c3) + 3)][(c5)]);
+                    tiler_panel0_blk[(c5 - tiler_panel0_lo) * 4 + 0] = (__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) (alpha * A[((long) (c3) + 0)][(c5)]);
+                    tiler_panel0_blk[(c5 - tiler_panel0_lo) * 4 + 1] = (__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) (alpha * A[((long) (c3) + 1)][(c5)]);
+                    tiler_panel0_blk[(c5 - tiler_panel0_lo) * 4 + 2] = (__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) (alpha * A[((long) (c3) + 2)][(c5)]);
+                    tiler_panel0_blk[(c5 - tiler_panel0_lo) * 4 + 3] = (__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) (alpha * A[((long) (c3) + 3)][(c5)]);
                   }
-                  tiler_panel0_key[0] = (long) (c3);
-                  tiler_panel0_key[1] = tiler_panel0_lo;
-                  tiler_panel0_key[2] = tiler_panel0_hi;
-                  tiler_panel0_full = 1;
+                  tiler_panel0_bkey[tiler_panel0_bslot][0] = (long) (c3);
+                  tiler_panel0_bkey[tiler_panel0_bslot][1] = tiler_panel0_lo;
+                  tiler_panel0_bkey[tiler_panel0_bslot][2] = tiler_panel0_hi;
+                  tiler_panel0_bfull[tiler_panel0_bslot] = 1;
                 }
-                const __typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)]) *tiler_panel0_at = tiler_panel0;
+                const __typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)]) *tiler_panel0_at = tiler_panel0_blk;
                 for (long c5 = tiler_panel0_lo, c5_end = tiler_panel0_hi; c5 <= c5_end; c5++, tiler_panel0_at += 4) {
                   tiler_acc0_0 = (tiler_acc0_0 + (((__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) tiler_panel0_at[0]) * tiler_load(&B[(c5)][((long) (c4) + 0)])));
                   tiler_acc0_1 = (tiler_acc0_1 + (((__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) tiler_panel0_at[0]) * tiler_load(&B[(c5)][((long) (c4) + 4)])));
@@ -81,6 +84,9 @@ void scaled_product(int ni, int nj, int nk, double alpha,
             }
           }
         }
+  #if defined(__GNUC__)
+        __builtin_free(tiler_panel0_b_raw);
+  #endif
       }
     }
   }

@@ -91,8 +91,10 @@ class MicroKernel:
             panel = self.panel
             if panel is not None and panel.operands:
                 operands = ", ".join(c_text(operand, {}) for operand in panel.operands)
+                kept = (f", {panel.row_slots} kept for all the tiles along member "
+                        f"{self.vector}") if panel.row_slots else ""
                 text += (f"; broadcast operands packed ({operands}: a panel of "
-                         f"{panel.steps} x {panel.width} values per row block)")
+                         f"{panel.steps} x {panel.width} values per row block{kept})")
             elif self.panel_note:
                 text += f"; no packed panel ({self.panel_note})"
             if panel is not None and panel.gathered:
@@ -221,7 +223,8 @@ def plan_micro_kernel(scop: Scop, band: isl.ScheduleNode, shape: BandShape,
     panel = plan_panel(vector_statement, statement.iterators[iterators[1][0]],
                        statement.iterators[iterators[2][0]], kernel.mr, extent[reduction],
                        extent[vector], nr, rows_name,
-                       extent[rows] if rows is not None and kernel.rows is not None else 0)
+                       extent[rows] if rows is not None and kernel.rows is not None else 0,
+                       int(shape.trip_counts[vector]))
     if isinstance(panel, str):
         if vector_statement.gathered:       # its vector code needs the transposed panel
             names = ", ".join(ref.name for ref in vector_statement.gathered)

@@ -104,8 +104,16 @@ def tile_schedule(schedule: isl.Schedule, plan_for: Planner, parallel: bool = Fa
                 coincident = tuple(bool(node.band_member_get_coincident(k))
                                    for k in range(node.band_n_member()))
                 steps = 0
+                micro = plan.micro
+                kept = micro is not None and micro.panel is not None and \
+                    micro.panel.row_slots > 0
                 for number, sizes in enumerate(levels):
                     node = _tile(node, sizes)
+                    last = number == len(levels) - 1
+                    if kept and last:
+                        # the vector member's tile loop innermost, under the kept panels
+                        node = permute_band(node, [m for m in range(len(sizes))
+                                                   if m != micro.vector] + [micro.vector])
                     marks = number == 0 and parallel and not in_parallel
                     # Wavefronts only for a band no loop encloses: inside a sequential loop
                     # every iteration would wait at each wavefront's barrier (Floyd-Warshall's
@@ -124,6 +132,16 @@ def tile_schedule(schedule: isl.Schedule, plan_for: Planner, parallel: bool = Fa
                         node = node.insert_mark(mark).child(0)
                         steps += 1
                         in_parallel = True
+                    if kept and last:
+                        kept = node.band_n_member() >= 2
+                        if kept:
+                            # the panels live above the vector member's tile loop, inside
+                            # any parallel loop (private to the thread that runs it)
+                            micro = replace(micro, panel=replace(micro.panel,
+                                                                 number=len(tiled)))
+                            node = node.band_split(node.band_n_member() - 1).child(0)
+                            node = node.insert_mark(panel_mark(micro.panel, ctx)).child(0)
+                            steps += 2
                     node = node.child(0)
                     steps += 1
                 node = permute_band(node, plan.point_order)
@@ -131,13 +149,13 @@ def tile_schedule(schedule: isl.Schedule, plan_for: Planner, parallel: bool = Fa
                     for member in range(node.band_n_member()):
                         node = node.band_member_set_ast_loop_type(member,
                                                                   isl.ast_loop_type.separate)
-                micro = plan.micro
                 if micro is not None:
-                    if micro.panel is not None:
-                        micro = replace(micro, panel=replace(micro.panel, number=len(tiled)))
+                    if micro.panel is not None and not kept:
+                        micro = replace(micro, panel=replace(micro.panel, number=len(tiled),
+                                                             row_slots=0, columns=0))
                     node = register_tile(node, micro, plan.point_order,
                                          f"{MICRO_MARK}_{len(tiled)}")
-                    if micro.panel is not None:
+                    if micro.panel is not None and not kept:
                         # the panel lives for one tile: below every tile loop
                         node = node.insert_mark(panel_mark(micro.panel, ctx)).child(0)
                         steps += 1
