@@ -324,3 +324,24 @@ def test_kept_panels_stay_inside_the_parallel_loop():
     is further out; where only that loop can run in parallel, each tile has its own."""
     assert _tiled_with_kept_panel(True).row_slots == 3
     assert _tiled_with_kept_panel(False).row_slots == 0
+
+
+@pytest.mark.parametrize("element", ["double", "float"])
+@pytest.mark.parametrize("columns", [53, 49], ids=["width_5", "width_1"])
+def test_edge_micro_tiles_run_the_vector_code(element, columns, tmp_path, cc):
+    """Where every operand along the vector member comes from a transposed panel, the
+    micro-tiles at the band's last columns (53 = 3 x 16 + 5 and 49 = 3 x 16 + 1 doubles)
+    run the vector code too: their columns go through a buffer, the panel is zero past
+    them. Where B is loaded where it is (AVX2's one line a
+    step), they keep the generic code."""
+    source = PROGRAM.replace("REGION", PRODUCT).replace("TYPE", element) \
+        .replace("#define NJ 53", f"#define NJ {columns}")
+    nr = 16 if element == "double" else 32
+    variants = [TileOptions(tile_sizes=(16, 16, 2 * nr), micro_tile=(4, nr), target=AVX512),
+                TileOptions(tile_sizes=(100, 100, 100), micro_tile=(3, nr), target=AVX512),
+                TileOptions(tile_sizes=(16, 16, 2 * nr), micro_tile=(4, nr), target=AVX512,
+                            parallel=True),
+                TileOptions(tile_sizes=(16, 16, 32), micro_tile=(4, 8), target=AVX2)]
+    results = assert_tiled_prints_the_same(source, "edge.c", variants, tmp_path, cc)
+    edges = ["_width = " in result.text for result in results]
+    assert edges == [True, True, True, False], edges

@@ -15,6 +15,7 @@ from tiler.microkernel import (
     CODE_ANNOTATION,
     KernelCode,
     KernelNames,
+    edge_loads_packed,
     kernel_code,
     kernel_relations,
     panel_allocations,
@@ -359,11 +360,15 @@ def generate(scop: Scop, schedule: isl.Schedule, taken_names: set[str],
         iterator_ids = iterator_ids.add(isl.Id(f"{loop_prefix}{k}", context=ctx))
     build = build.set_iterators(iterator_ids)
     relations = kernel_relations(schedule)
+    iterators = {statement.name: statement.iterators for statement in scop.statements}
 
     def annotate(node: isl.AstNode, at: isl.AstBuild) -> isl.AstNode:
         found = relations.get(node.mark_get_id().get_name())
         try:
-            code = kernel_code(found, at) if found is not None else None
+            # edge code only where the sizes leave edges: it costs registers in the loop of
+            # full micro-tiles (gcc spilled an accumulator of covariance's micro-kernel)
+            code = kernel_code(found, at, found.kernel.edges and edge_loads_packed(
+                found.kernel, iterators[found.kernel.statement])) if found is not None else None
         except isl.Error:          # a form the vector code does not handle: generic code
             code = None
         if code is None:
@@ -380,7 +385,7 @@ def generate(scop: Scop, schedule: isl.Schedule, taken_names: set[str],
     names = {inner: c for c, inner in scop.isl_names.items()}
     names.update({s.name: statement_prefix + s.name[1:] for s in scop.statements})
     printer = _Printer(names, helpers, scop.iterator_type, taken, loop_prefix,
-                       statement_iterators={s.name: s.iterators for s in scop.statements},
+                       statement_iterators=iterators,
                        kernel_names=KernelNames(*(_fresh_name(base, taken) for base in
                                                   ("tiler_vector", "tiler_acc",
                                                    "tiler_load", "tiler_panel"))))

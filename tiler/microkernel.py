@@ -12,7 +12,7 @@ import islpy as isl
 from tiler.syntax import ArrayRef, Binary, Expr, Unary
 from tiler.transform.panel import Panel, names_read
 from tiler.transform.register import MICRO_MARK, MicroKernel
-from tiler.transform.vector_form import c_text, stride_along
+from tiler.transform.vector_form import _mentions, _same_reference, c_text, stride_along
 
 # The type of the micro-kernel's own indices: 64-bit, so that the compiler sees the rows of
 # a micro-tile at constant offsets from one base (int indices are sign-extended row by row,
@@ -49,6 +49,9 @@ class KernelCode:
     # where a micro-tile is full over an interval of its steps only, and the interval's ends
     # (a triangular band's diagonal; see ``_split``)
     middle: tuple[isl.AstExpr, isl.AstExpr, isl.AstExpr] | None = None
+    # with ``full`` counting micro-tiles whole but for their last columns (the band's edge
+    # along the vector member), their last column (see ``vector_lines``)
+    last: isl.AstExpr | None = None
 
 
 def kernel_relations(schedule: isl.Schedule) -> dict[str, KernelRelations]:
@@ -82,9 +85,12 @@ def _single_map(relation: isl.UnionMap) -> isl.Map | None:
     return isl.Map.from_union_map(relation) if relation.n_map() == 1 else None
 
 
-def kernel_code(relations: KernelRelations, build: isl.AstBuild) -> KernelCode | None:
+def kernel_code(relations: KernelRelations, build: isl.AstBuild, edges: bool = False
+                ) -> KernelCode | None:
     """Return the expressions of the vector code at one occurrence of a micro-kernel (the
-    AST ``build`` at its mark), or None when its instances do not have the form it needs.
+    AST ``build`` at its mark), or None when its instances do not have the form it needs;
+    with ``edges`` (see ``edge_loads_packed``), micro-tiles whole but for their last columns
+    count as full.
     Everything is computed on the build's own schedule dimensions (isl drops some of the
     loops above the mark, e.g. one that takes a single value)."""
     kernel = relations.kernel
@@ -113,6 +119,11 @@ def kernel_code(relations: KernelRelations, build: isl.AstBuild) -> KernelCode |
     points = points.align_params(box.get_space())
     missing = box.subtract(points).domain()
     full = points.domain().subtract(missing).coalesce()
+    last_column = None
+    if edges:
+        edge = _edge(points, lower, upper, bases, sizes, full)
+        if edge is not None:
+            full, last_column = full.union(edge).coalesce(), _last(points)
     split = _split(steps.align_params(points.get_space()), points, bases, sizes, full)
     usable = full if split is None else full.union(split[0]).coalesce()
     if usable.is_empty():
@@ -141,7 +152,50 @@ def kernel_code(relations: KernelRelations, build: isl.AstBuild) -> KernelCode |
         upper_expr = build.expr_from_pw_aff(upper.gist(full).coalesce())
     return KernelCode(kernel, full_expr, lower_expr, upper_expr,
                       tuple(build.expr_from_pw_aff(base.gist(usable)) for base in bases),
-                      others, outer, middle)
+                      others, outer, middle,
+                      None if last_column is None or full.is_empty()
+                      else build.expr_from_pw_aff(last_column.gist(full).coalesce()))
+
+
+def _last(points: isl.Map) -> isl.PwAff:
+    """Return the last column (vector member value) of each micro-tile."""
+    along = points.project_out(isl.dim_type.out, 0, points.dim(isl.dim_type.out) - 1)
+    return along.lexmax_pw_multi_aff().get_pw_aff(0)
+
+
+def _edge(points: isl.Map, lower: isl.PwAff, upper: isl.PwAff, bases: list[isl.PwAff],
+          sizes: list[int], full: isl.Set) -> isl.Set | None:
+    """Return where a micro-tile that is not full has every point of its steps and rows up
+    to a last column before its Nr-th (the band's last columns: gemm's 1300 = 54 x 24 + 4)."""
+    box = _with_spans(_interval(lower, upper), bases[:-1], sizes[:-1]) \
+        .flat_range_product(_interval(bases[-1], _last(points))) \
+        .reset_tuple_id(isl.dim_type.out).align_params(points.get_space())
+    missing = box.subtract(points).domain()
+    where = points.domain().subtract(missing).subtract(full).coalesce()
+    return None if where.is_empty() else where
+
+
+def edge_loads_packed(kernel: MicroKernel, statement_iterators: tuple[str, ...]) -> bool:
+    """Whether the vector code of ``kernel`` reads every operand that moves along the vector
+    member from its transposed panel: the code of an edge micro-tile then reads nothing past
+    the last column (the panel holds zeros there, the accumulators are copied through a
+    buffer), and the lanes past it compute values no store keeps."""
+    panel, form = kernel.panel, kernel.vector_statement
+    if panel is None or not panel.gathered or form is None:
+        return False
+    vector = statement_iterators[kernel.iterators[1][0]]
+
+    def packed(expr: Expr) -> bool:
+        if isinstance(expr, ArrayRef):
+            return not _mentions(expr, vector) or _same_reference(expr, form.target) or \
+                any(_same_reference(expr, ref) for ref in panel.gathered)
+        if isinstance(expr, Binary):
+            return packed(expr.left) and packed(expr.right)
+        if isinstance(expr, Unary):
+            return packed(expr.operand)
+        return True
+
+    return packed(form.update)
 
 
 def _split(steps: isl.Map, points: isl.Map, bases: list[isl.PwAff], sizes: list[int],
@@ -259,22 +313,25 @@ def panel_release(panel: Panel, names: KernelNames, pad: str) -> list[str]:
 PANEL_ALIGN = 64
 
 
-# Entries of a panel's key: the row block, the reduction range, and each other iterator of
-# the statement fixed in the micro-kernel (at most this many, checked when emitted).
+# Entries of a panel's key: the row or column block, the reduction range, the columns a
+# transposed block holds, and each other iterator of the statement fixed in the micro-kernel
+# (at most this many, checked when emitted).
 PANEL_KEYS = 16
 
 
 def panel_fits(code: KernelCode) -> bool:
     """Return whether the vector code of ``code`` can use its kernel's panel (the key has
     room for every fixed iterator)."""
-    return code.kernel.panel is not None and 3 + len(code.others) <= PANEL_KEYS
+    return code.kernel.panel is not None and 4 + len(code.others) <= PANEL_KEYS
 
 
 def vector_lines(code: KernelCode, statement_iterators: tuple[str, ...], text_of,
                  iterator_type: str, loop_name: str, names: KernelNames, pad: str,
                  unit: str) -> list[str]:
-    """Return the C lines of the vector code of one full micro-tile. ``text_of`` prints an
-    isl AST expression."""
+    """Return the C lines of the vector code of one full micro-tile, or, with ``code.last``,
+    of a micro-tile full up to that column (its accumulators copied in and out through a
+    buffer for the columns it has, its transposed panel block zero past them). ``text_of``
+    prints an isl AST expression."""
     kernel = code.kernel
     form = kernel.vector_statement
     lanes = kernel.lanes
@@ -313,12 +370,33 @@ def vector_lines(code: KernelCode, statement_iterators: tuple[str, ...], text_of
               f"__attribute__((vector_size({lanes} * sizeof({first}))));")]
     lines.append(f"{inner}{names.vector_type} "
                  + ", ".join(accumulators.values()) + ";")
+    element = f"__typeof__({first})"
     target_text = {}
+    edge, columns, part = f"{names.accumulator}_edge", None, f"{names.accumulator}_part"
+    lane = f"{loop_name}_column"
+    if code.last is not None:
+        # a micro-tile at the band's edge: its columns copied into a buffer the vector code
+        # reads and writes whole, and back (element by element: a copy of a variable size
+        # would be a call, and gcc then spilled accumulators in the loop)
+        columns = f"{names.accumulator}_width"
+        lines += [f"{inner}const {INDEX_TYPE} {columns} = ({text_of(code.last)}) - {base_vector}"
+                  " + 1;",
+                  f"{inner}const int {part} = {columns} < {kernel.nr};",
+                  f"{inner}{element} {edge}[{rows * kernel.nr}];",
+                  f"{inner}if ({part}) {{",
+                  f"{body}for ({INDEX_TYPE} {lane} = 0; {lane} < {kernel.nr}; {lane}++) {{"]
+        for row in range(rows):
+            value = c_text(form.target, dict(substitution(row, 0), **{
+                vector_name: f"{base_vector} + {lane}"}))
+            lines.append(f"{body}{unit}{edge}[{row * kernel.nr} + {lane}] = {lane} < {columns}"
+                         f" ? {value} : ({element}) 0;")
+        lines += [f"{body}}}", f"{inner}}}"]
     for (row, group), name in accumulators.items():
         address = "&" + c_text(form.target, substitution(row, group))
         target_text[(row, group)] = address
+        if columns is not None:
+            address = f"{part} ? &{edge}[{row * kernel.nr + group * lanes}] : {address}"
         lines.append(f"{inner}__builtin_memcpy(&{name}, {address}, sizeof {name});")
-    element = f"__typeof__({first})"
     packed: dict = {}
     gathered: dict = {}
     lower, upper = text_of(code.lower), text_of(code.upper)
@@ -356,9 +434,11 @@ def vector_lines(code: KernelCode, statement_iterators: tuple[str, ...], text_of
             def along(values: dict[str, str]) -> dict[str, str]:
                 return dict(values, **{vector_name: f"{base_vector} + {lane}"})
 
-            lines += _gathered_fill(panel, buffer, [base_vector, lower, upper] + others,
-                                    base_vector, (lower, upper), along(substitution(0, 0)),
-                                    loop_name, lane, element, inner, unit)
+            lines += _gathered_fill(panel, buffer,
+                                    [base_vector, lower, upper, columns or str(panel.nr)]
+                                    + others, base_vector, (lower, upper),
+                                    along(substitution(0, 0)), loop_name, lane, element, inner,
+                                    unit, columns)
             width = len(panel.gathered) * panel.nr
             step += f", {buffer}_vat += {width}"
             for number, ref in enumerate(panel.gathered):
@@ -377,10 +457,23 @@ def vector_lines(code: KernelCode, statement_iterators: tuple[str, ...], text_of
                              loads)
         lines.append(f"{body}{name} = {value};")
     lines.append(f"{inner}}}")
+    stores = [f"__builtin_memcpy({target_text[(row, group)]}, &{name}, sizeof {name});"
+              for (row, group), name in accumulators.items()]
+    if columns is None:
+        return lines + [inner + line for line in stores]
+    lines.append(f"{inner}if ({part}) {{")
     for (row, group), name in accumulators.items():
-        lines.append(f"{inner}__builtin_memcpy({target_text[(row, group)]}, &{name}, "
-                     f"sizeof {name});")
-    return lines
+        lines.append(f"{body}__builtin_memcpy(&{edge}[{row * kernel.nr + group * lanes}], "
+                     f"&{name}, sizeof {name});")
+    # (a loop to the width would be turned into calls to memcpy)
+    lines += [f"{body}for ({INDEX_TYPE} {lane} = 0; {lane} < {kernel.nr}; {lane}++) {{",
+              f"{body}{unit}if ({lane} < {columns}) {{"]
+    for row in range(rows):
+        target = c_text(form.target, dict(substitution(row, 0), **{
+            vector_name: f"{base_vector} + {lane}"}))
+        lines.append(f"{body}{unit * 2}{target} = {edge}[{row * kernel.nr} + {lane}];")
+    return lines + [f"{body}{unit}}}", f"{body}}}", f"{inner}}} else {{",
+                    *[body + line for line in stores], f"{inner}}}"]
 
 
 def _vector_text(expr: Expr, target: ArrayRef, vector: str, values: dict[str, str],
@@ -393,7 +486,6 @@ def _vector_text(expr: Expr, target: ArrayRef, vector: str, values: dict[str, st
     count = [0]
 
     def text(expr: Expr) -> str:
-        from tiler.transform.vector_form import _mentions, _same_reference
         if not _mentions(expr, vector):
             place, count[0] = count[0], count[0] + 1
             if packed and place in packed:
@@ -448,10 +540,12 @@ def _panel_fill(panel: Panel, buffer: str, full: str, keys: str, key: list[str],
 
 def _gathered_fill(panel: Panel, buffer: str, key: list[str], base_vector: str,
                    bounds: tuple[str, str], values: dict[str, str], loop_name: str, lane: str,
-                   element: str, pad: str, unit: str) -> list[str]:
+                   element: str, pad: str, unit: str, columns: str | None = None
+                   ) -> list[str]:
     """Return the lines that find the block of the transposed panel for the micro-tile's
     column block, fill it unless it holds its values already (``key``), and point
-    ``{buffer}_vat`` at its first step."""
+    ``{buffer}_vat`` at its first step; with ``columns``, only that many columns are read
+    and the others are zero."""
     lower, upper = bounds
     width = len(panel.gathered) * panel.nr
     block = panel.steps * width
@@ -460,8 +554,10 @@ def _gathered_fill(panel: Panel, buffer: str, key: list[str], base_vector: str,
             f"{loop_name}++, {buffer}_vat += {width}) {{",
             f"{pad}{unit * 2}for ({INDEX_TYPE} {lane} = 0; {lane} < {panel.nr}; {lane}++) {{"]
     for number, ref in enumerate(panel.gathered):
-        fill.append(f"{pad}{unit * 3}{buffer}_vat[{number * panel.nr} + {lane}] = "
-                    f"({element}) {c_text(ref, values)};")
+        value = f"({element}) {c_text(ref, values)}"
+        if columns is not None:
+            value = f"{lane} < {columns} ? {value} : ({element}) 0"
+        fill.append(f"{pad}{unit * 3}{buffer}_vat[{number * panel.nr} + {lane}] = {value};")
     fill += [f"{pad}{unit * 2}}}", f"{pad}{unit}}}"]
     return [f"{pad}const {INDEX_TYPE} {slot} = (({base_vector}) / {panel.nr} % {panel.slots}"
             f" + {panel.slots}) % {panel.slots};",

@@ -57,7 +57,7 @@ void rank_update(int n, int m, double alpha, double C[n][n], double A[n][m])
                 const __typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)]) *tiler_panel0_at = tiler_panel0_blk;
                 const long tiler_panel0_slot = (((long) (c4)) / 8 % 5 + 5) % 5;
                 __typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)]) *tiler_panel0_vat = tiler_panel0_v + tiler_panel0_slot * 256;
-                if (!(tiler_panel0_vfull[tiler_panel0_slot] && tiler_panel0_vkey[tiler_panel0_slot][0] == (long) (c4) && tiler_panel0_vkey[tiler_panel0_slot][1] == tiler_panel0_lo && tiler_panel0_vkey[tiler_panel0_slot][2] == tiler_panel0_hi)) {
+                if (!(tiler_panel0_vfull[tiler_panel0_slot] && tiler_panel0_vkey[tiler_panel0_slot][0] == (long) (c4) && tiler_panel0_vkey[tiler_panel0_slot][1] == tiler_panel0_lo && tiler_panel0_vkey[tiler_panel0_slot][2] == tiler_panel0_hi && tiler_panel0_vkey[tiler_panel0_slot][3] == 8)) {
                   for (long c5 = tiler_panel0_lo; c5 <= tiler_panel0_hi; c5++, tiler_panel0_vat += 8) {
                     for (long c5_lane = 0; c5_lane < 8; c5_lane++) {
                       tiler_panel0_vat[0 + c5_lane] = (__typeof__(C[((long) (c3) + 0)][((long) (c4) + 0)])) A[((long) (c4) + c5_lane)][(c5)];
@@ -66,6 +66,7 @@ void rank_update(int n, int m, double alpha, double C[n][n], double A[n][m])
                   tiler_panel0_vkey[tiler_panel0_slot][0] = (long) (c4);
                   tiler_panel0_vkey[tiler_panel0_slot][1] = tiler_panel0_lo;
                   tiler_panel0_vkey[tiler_panel0_slot][2] = tiler_panel0_hi;
+                  tiler_panel0_vkey[tiler_panel0_slot][3] = 8;
                   tiler_panel0_vfull[tiler_panel0_slot] = 1;
                   tiler_panel0_vat = tiler_panel0_v + tiler_panel0_slot * 256;
                 }

@@ -75,6 +75,9 @@ class MicroKernel:
     unroll: bool = True              # plain unrolled code (isl unroll) for the micro-tile
     panel: Panel | None = None       # the broadcast operands packed (tiler.transform.panel)
     panel_note: str = ""             # why they are not
+    # the sizes leave micro-tiles short of Nr columns at the edges of the band or its tiles
+    # (vector code for them where their operands are packed: tiler.microkernel)
+    edges: bool = False
 
     @property
     def vectorised(self) -> bool:
@@ -207,8 +210,9 @@ def plan_micro_kernel(scop: Scop, band: isl.ScheduleNode, shape: BandShape,
     names = shape.statements
     statement = next(s for s in scop.statements if s.name == names[0]) if len(names) == 1 \
         else None
+    trip = int(shape.trip_counts[vector])
     kernel = MicroKernel(None if mr == 1 else rows, vector, reduction, mr, nr, lanes, None,
-                         None)
+                         None, edges=trip % nr != 0 or extent[vector] % nr != 0)
     why = _why_not_vector(kernel, statement, band, scop.types, nr, lanes, pack)
     if isinstance(why, str):
         if not PLAIN_MICRO_TILES:
