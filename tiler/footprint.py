@@ -194,12 +194,8 @@ def band_shape(scop: Scop, band: isl.ScheduleNode, parameters: dict[str, int],
             rows, offsets = _affine_rows(access.footprint_relation)
             moving = rows[:, used] @ to_band if len(used) else np.zeros((len(rows), members))
             inner = np.abs(rows[:, free]) @ free_trips if len(free) else np.zeros(len(rows))
-            shapes.append(AccessShape(access.array, name, access.is_write,
-                                      element_sizes.get(access.array, DEFAULT_ELEMENT_BYTES),
-                                      tuple(tuple(float(v) for v in row) for row in np.round(moving, 6)),
-                                      tuple(float(v) for v in offsets),
-                                      tuple(float(v) for v in inner),
-                                      _integer(scop, access.array)))
+            shapes.append(_access_shape(scop, access, name, np.round(moving, 6), offsets,
+                                        inner, element_sizes))
     return BandShape(members, trip_counts, tuple(shapes), tuple(sorted(names)), estimated,
                      tuple(sorted(counts)), tuple(sorted(nested)), skewed, points=points)
 
@@ -280,14 +276,22 @@ def statement_shape(scop: Scop, statement, parameters: dict[str, int],
     shapes = []
     for access in statement.accesses:
         rows, offsets = _affine_rows(access.footprint_relation)
-        shapes.append(AccessShape(access.array, statement.name, access.is_write,
-                                  element_sizes.get(access.array, DEFAULT_ELEMENT_BYTES),
-                                  tuple(tuple(float(v) for v in row) for row in rows),
-                                  tuple(float(v) for v in offsets), (0.0,) * len(rows),
-                                  _integer(scop, access.array)))
+        shapes.append(_access_shape(scop, access, statement.name, rows, offsets,
+                                    np.zeros(len(rows)), element_sizes))
     irregular = (statement.name,) if any(a.shape is not None for a in statement.accesses) else ()
     return BandShape(depth, trip_counts, tuple(shapes), (statement.name,), (),
                      ((statement.name, _instances(domain, depth)),), irregular=irregular)
+
+
+def _access_shape(scop: Scop, access, statement: str, rows: np.ndarray, offsets: np.ndarray,
+                  inner: np.ndarray, element_sizes: dict[str, int]) -> AccessShape:
+    """Return the shape of ``access`` of ``statement``: its subscripts' ``rows`` over the
+    loops it is seen in, their ``offsets``, and the span of its own loops inside them."""
+    return AccessShape(access.array, statement, access.is_write,
+                       element_sizes.get(access.array, DEFAULT_ELEMENT_BYTES),
+                       tuple(tuple(float(v) for v in row) for row in rows),
+                       tuple(float(v) for v in offsets), tuple(float(v) for v in inner),
+                       _integer(scop, access.array))
 
 
 def _integer(scop: Scop, array: str) -> bool:
