@@ -143,6 +143,7 @@ def _planner(scop: Scop, options: TileOptions, verdicts: list[Verdict] | None = 
     no vector code together (see ``_unfused_for_vectors``)."""
     given = list(options.tile_sizes or ())
     sources: dict = {}
+    merged_sources: dict = {}
     paths = loop_paths(scop)
 
     def target() -> Target:
@@ -160,7 +161,14 @@ def _planner(scop: Scop, options: TileOptions, verdicts: list[Verdict] | None = 
         for name in shape.statements:
             own = sources[name]
             nests.setdefault((paths[name], own.trip_counts), []).append(own)
-        merged = [merged_shape(nest) if len(nest) > 1 else nest[0] for nest in nests.values()]
+        merged = []
+        for nest in nests.values():
+            if len(nest) > 1:
+                key = tuple(own.statements[0] for own in nest)
+                if key not in merged_sources:       # the same nest, seen from another band
+                    merged_sources[key] = merged_shape(nest)
+                nest = [merged_sources[key]]
+            merged.append(nest[0])
         return {name: own for own in merged for name in own.statements}
 
     def plan(band: isl.ScheduleNode) -> TilePlan:
