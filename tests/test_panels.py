@@ -345,3 +345,27 @@ def test_edge_micro_tiles_run_the_vector_code(element, columns, tmp_path, cc):
     results = assert_tiled_prints_the_same(source, "edge.c", variants, tmp_path, cc)
     edges = ["_width = " in result.text for result in results]
     assert edges == [True, True, True, False], edges
+
+
+def test_the_parallel_loop_gets_tiles_for_every_processor(tmp_path, cc, monkeypatch):
+    """With --parallel, the model's tile of all rows (one iteration of the parallel loop) is
+    cut into two tiles a processor, in whole micro-tiles; the threads then print what the
+    original prints."""
+    import tiler.pipeline
+    monkeypatch.setattr(tiler.pipeline, "_processors", lambda: 4)
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    from tiler.hierarchy import parse_cache_sizes
+    source = PROGRAM.replace("REGION", PRODUCT).replace("TYPE", "double") \
+        .replace("#define NI 37", "#define NI 300").replace("#define NJ 53", "#define NJ 160") \
+        .replace("#define NK 41", "#define NK 300")
+    sizes = {}
+    for parallel in (False, True):
+        result = tile_source(source, "rows.c", TileOptions(
+            target=AVX512, parallel=parallel, hierarchy=parse_cache_sizes("32K,256K,8M")))
+        (band,) = result.regions[0].bands
+        sizes[parallel] = band.sizes
+    # 300 rows in 8 tiles of 38, rounded up to the micro-tile's rows
+    assert sizes[False][0] > 150 and sizes[True][0] == 40, sizes
+    original = compile_and_run(source, tmp_path, cc, EXACT_FLAGS, DUMP_DEFINES)
+    run = compile_and_run(result.text, tmp_path, cc, (*EXACT_FLAGS, "-fopenmp"), DUMP_DEFINES)
+    assert run.stdout == original.stdout
