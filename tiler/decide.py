@@ -44,7 +44,7 @@ from tiler.footprint import (RECTANGULAR, UNKNOWN_PARAMETER_VALUE, BandShape, bo
                              footprint_many)
 from tiler.hierarchy import Hierarchy
 from tiler.tilesize import hierarchy_at, level_budgets_and_latencies
-from tiler.transform.register import MicroKernel
+from tiler.transform.register import MicroKernel, tile_loop_order
 
 # Tiling must be predicted this much faster than leaving the band alone: tile loops, shorter
 # inner loops and broken prefetch streams cost 5-30% on nests without reuse (measured on the
@@ -162,10 +162,9 @@ def _micro_loops(shape: BandShape, sizes: tuple[int, ...], order: tuple[int, ...
     tile loops, the point loops of the members outside the micro-kernel, the blocks of Mr
     rows and Nr columns, the reduction, then the Mr x Nr points held in registers."""
     loops = _loops(shape, sizes, order)
-    outer = [loop for loop in loops if loop[0] == "tile"]
-    if micro.panel is not None and micro.panel.row_slots:
-        # the vector member's tile loop innermost, under the panels kept across it
-        outer.sort(key=lambda loop: loop[1] == micro.vector)
+    order = tile_loop_order(shape.members, micro)
+    outer = sorted((loop for loop in loops if loop[0] == "tile"),
+                   key=lambda loop: order.index(loop[1]))
     points = {member: trip for kind, member, trip in loops if kind == "point"}
     rows = micro.rows
     blocks = {member: block for member, block in ((rows, micro.mr), (micro.vector, micro.nr))

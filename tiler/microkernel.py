@@ -121,9 +121,10 @@ def kernel_code(relations: KernelRelations, build: isl.AstBuild, edges: bool = F
     full = points.domain().subtract(missing).coalesce()
     last_column = None
     if edges:
-        edge = _edge(points, lower, upper, bases, sizes, full)
+        last = _last(points)
+        edge = _edge(points, lower, upper, last, bases, sizes, full)
         if edge is not None:
-            full, last_column = full.union(edge).coalesce(), _last(points)
+            full, last_column = full.union(edge).coalesce(), last
     split = _split(steps.align_params(points.get_space()), points, bases, sizes, full)
     usable = full if split is None else full.union(split[0]).coalesce()
     if usable.is_empty():
@@ -163,12 +164,13 @@ def _last(points: isl.Map) -> isl.PwAff:
     return along.lexmax_pw_multi_aff().get_pw_aff(0)
 
 
-def _edge(points: isl.Map, lower: isl.PwAff, upper: isl.PwAff, bases: list[isl.PwAff],
-          sizes: list[int], full: isl.Set) -> isl.Set | None:
+def _edge(points: isl.Map, lower: isl.PwAff, upper: isl.PwAff, last: isl.PwAff,
+          bases: list[isl.PwAff], sizes: list[int], full: isl.Set) -> isl.Set | None:
     """Return where a micro-tile that is not full has every point of its steps and rows up
-    to a last column before its Nr-th (the band's last columns: gemm's 1300 = 54 x 24 + 4)."""
+    to its ``last`` column, before its Nr-th (the band's last columns: gemm's 1300 = 54 x 24
+    + 4)."""
     box = _with_spans(_interval(lower, upper), bases[:-1], sizes[:-1]) \
-        .flat_range_product(_interval(bases[-1], _last(points))) \
+        .flat_range_product(_interval(bases[-1], last)) \
         .reset_tuple_id(isl.dim_type.out).align_params(points.get_space())
     missing = box.subtract(points).domain()
     where = points.domain().subtract(missing).subtract(full).coalesce()
@@ -373,7 +375,13 @@ def vector_lines(code: KernelCode, statement_iterators: tuple[str, ...], text_of
     element = f"__typeof__({first})"
     target_text = {}
     edge, columns, part = f"{names.accumulator}_edge", None, f"{names.accumulator}_part"
-    lane = f"{loop_name}_column"
+    column = f"{loop_name}_column"
+
+    def at_column(row: int) -> str:
+        # the written element of ``row`` in the edge copies' column
+        return c_text(form.target, dict(substitution(row, 0), **{
+            vector_name: f"{base_vector} + {column}"}))
+
     if code.last is not None:
         # a micro-tile at the band's edge: its columns copied into a buffer the vector code
         # reads and writes whole, and back (element by element: a copy of a variable size
@@ -384,12 +392,11 @@ def vector_lines(code: KernelCode, statement_iterators: tuple[str, ...], text_of
                   f"{inner}const int {part} = {columns} < {kernel.nr};",
                   f"{inner}{element} {edge}[{rows * kernel.nr}];",
                   f"{inner}if ({part}) {{",
-                  f"{body}for ({INDEX_TYPE} {lane} = 0; {lane} < {kernel.nr}; {lane}++) {{"]
+                  f"{body}for ({INDEX_TYPE} {column} = 0; {column} < {kernel.nr}; "
+                  f"{column}++) {{"]
         for row in range(rows):
-            value = c_text(form.target, dict(substitution(row, 0), **{
-                vector_name: f"{base_vector} + {lane}"}))
-            lines.append(f"{body}{unit}{edge}[{row * kernel.nr} + {lane}] = {lane} < {columns}"
-                         f" ? {value} : ({element}) 0;")
+            lines.append(f"{body}{unit}{edge}[{row * kernel.nr} + {column}] = {column} < "
+                         f"{columns} ? {at_column(row)} : ({element}) 0;")
         lines += [f"{body}}}", f"{inner}}}"]
     for (row, group), name in accumulators.items():
         address = "&" + c_text(form.target, substitution(row, group))
@@ -466,12 +473,10 @@ def vector_lines(code: KernelCode, statement_iterators: tuple[str, ...], text_of
         lines.append(f"{body}__builtin_memcpy(&{edge}[{row * kernel.nr + group * lanes}], "
                      f"&{name}, sizeof {name});")
     # (a loop to the width would be turned into calls to memcpy)
-    lines += [f"{body}for ({INDEX_TYPE} {lane} = 0; {lane} < {kernel.nr}; {lane}++) {{",
-              f"{body}{unit}if ({lane} < {columns}) {{"]
+    lines += [f"{body}for ({INDEX_TYPE} {column} = 0; {column} < {kernel.nr}; {column}++) {{",
+              f"{body}{unit}if ({column} < {columns}) {{"]
     for row in range(rows):
-        target = c_text(form.target, dict(substitution(row, 0), **{
-            vector_name: f"{base_vector} + {lane}"}))
-        lines.append(f"{body}{unit * 2}{target} = {edge}[{row * kernel.nr} + {lane}];")
+        lines.append(f"{body}{unit * 2}{at_column(row)} = {edge}[{row * kernel.nr} + {column}];")
     return lines + [f"{body}{unit}}}", f"{body}}}", f"{inner}}} else {{",
                     *[body + line for line in stores], f"{inner}}}"]
 

@@ -54,7 +54,11 @@ from tiler.tilesize import (
 )
 from tiler.transform.distribution import distribute_innermost
 from tiler.transform.panel import panels_are_legal
-from tiler.transform.register import micro_kernels_are_legal, plan_micro_kernel
+from tiler.transform.register import (
+    micro_kernels_are_legal,
+    plan_micro_kernel,
+    tile_loop_order,
+)
 
 # A schedule may walk memory slightly worse than the original in its innermost loops (by
 # this much of the stride-one score per instance, e.g. one access of 1% of the instances)
@@ -296,10 +300,8 @@ def _parallel_sizes(band: isl.ScheduleNode, shape, planned: TilePlan) -> tuple[i
     micro-tile's rows member."""
     sizes = list(planned.levels[-1])
     micro = planned.micro
-    order = list(range(len(sizes)))
-    if micro is not None and micro.panel is not None and micro.panel.row_slots:
-        order = [m for m in order if m != micro.vector] + [micro.vector]   # see tiling
-    coincident = [m for m in order if band.band_member_get_coincident(m)]
+    coincident = [m for m in tile_loop_order(len(sizes), micro)
+                  if band.band_member_get_coincident(m)]
     if not coincident:
         return tuple(sizes)
     member = coincident[0]

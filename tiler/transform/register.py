@@ -80,6 +80,11 @@ class MicroKernel:
     edges: bool = False
 
     @property
+    def keeps_panels(self) -> bool:
+        """Whether its broadcast panels are kept across the tiles along the vector member."""
+        return self.panel is not None and self.panel.row_slots > 0
+
+    @property
     def vectorised(self) -> bool:
         """Whether vector code is emitted for full micro-tiles."""
         return self.vector_statement is not None
@@ -183,6 +188,16 @@ def member_iterator(band: isl.ScheduleNode, member: int, statement) -> tuple[int
             if candidate.is_equal(relation.align_params(candidate.get_space())):
                 return index, sign
     return None
+
+
+def tile_loop_order(members: int, micro: MicroKernel | None) -> list[int]:
+    """Return the order of a band's tile loops, outermost first: its members', except that
+    the vector member's runs innermost where the micro-kernel keeps its panels across the
+    tiles along it (``MicroKernel.keeps_panels``; the panels live just above that loop)."""
+    order = list(range(members))
+    if micro is None or not micro.keeps_panels:
+        return order
+    return [member for member in order if member != micro.vector] + [micro.vector]
 
 
 def plan_micro_kernel(scop: Scop, band: isl.ScheduleNode, shape: BandShape,

@@ -10,7 +10,7 @@ import islpy as isl
 
 from tiler.transform.panel import panel_mark
 from tiler.transform.parallel import parallel_mark
-from tiler.transform.register import MICRO_MARK, MicroKernel, register_tile
+from tiler.transform.register import MICRO_MARK, MicroKernel, register_tile, tile_loop_order
 from tiler.transform.wavefront import wavefront
 
 # Point loops generated separately for full and partial tiles (isl's "separate" loop type):
@@ -105,15 +105,12 @@ def tile_schedule(schedule: isl.Schedule, plan_for: Planner, parallel: bool = Fa
                                    for k in range(node.band_n_member()))
                 steps = 0
                 micro = plan.micro
-                kept = micro is not None and micro.panel is not None and \
-                    micro.panel.row_slots > 0
+                kept = micro is not None and micro.keeps_panels
                 for number, sizes in enumerate(levels):
                     node = _tile(node, sizes)
                     last = number == len(levels) - 1
                     if kept and last:
-                        # the vector member's tile loop innermost, under the kept panels
-                        node = permute_band(node, [m for m in range(len(sizes))
-                                                   if m != micro.vector] + [micro.vector])
+                        node = permute_band(node, tile_loop_order(len(sizes), micro))
                     marks = number == 0 and parallel and not in_parallel
                     # Wavefronts only for a band no loop encloses: inside a sequential loop
                     # every iteration would wait at each wavefront's barrier (Floyd-Warshall's
